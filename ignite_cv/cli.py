@@ -1,0 +1,19 @@
+"""The command-line entry of every recipe: parse the config dataclass into flags, then ``fit``."""
+
+from __future__ import annotations
+
+import warnings
+
+from ignite_cv.config import TrainConfig, parse_config
+from ignite_cv.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def run_recipe(config_cls: type[TrainConfig], description: str | None = None, argv: list[str] | None = None):
+    """Parse ``argv`` (default: ``sys.argv``) into ``config_cls`` and train; returns the run summary."""
+    config = parse_config(config_cls, argv, description)
+    # Third-party deprecation chatter is not the user's business; our own warnings still show.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
+    from ignite_cv.training import fit
+
+    return fit(config)

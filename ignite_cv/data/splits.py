@@ -1,0 +1,76 @@
+"""The shapes data takes between a source and a loader.
+
+A source (``ignite_cv.data.sources``) turns a data set name and root into a :class:`DataBundle`
+of three :class:`Split` objects. A split holds its images either in memory, as one uint8
+tensor ``(N, C, H, W)``, or as a list of image files decoded on demand (in DataLoader workers) to
+uint8 ``(C, H, W)`` at the bundle's fixed size. Labels are always an int64 tensor ``(N,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Split:
+    """One split of a data set.
+
+    Exactly one of ``images`` (uint8, ``(N, C, H, W)``) and ``files`` (paths of image files, or
+    ``zip://ARCHIVE::MEMBER`` references read in place) is set.
+    """
+
+    labels: torch.Tensor
+    images: torch.Tensor | None = None
+    files: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.images is None) == (self.files is None):
+            raise ValueError("a Split holds exactly one of `images` and `files`")
+        if self.labels.dtype != torch.int64 or self.labels.ndim != 1:
+            raise ValueError(f"labels must be int64 of shape (N,), got {self.labels.dtype} {tuple(self.labels.shape)}")
+        if self.images is not None:
+            if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+                raise ValueError(
+                    f"images must be uint8 of shape (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+                )
+            if len(self.images) != len(self.labels):
+                raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        elif len(self.files) != len(self.labels):
+            raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.images is not None
+
+    def subset(self, indices: torch.Tensor) -> Split:
+        """The samples at ``indices`` (int64), in that order."""
+        if self.images is not None:
+            return Split(labels=self.labels[indices], images=self.images[indices])
+        return Split(labels=self.labels[indices], files=[self.files[i] for i in indices.tolist()])
+
+
+@dataclass
+class DataBundle:
+    """A data set ready for training: three splits and what a model needs to know about them.
+
+    ``channels`` and ``image_size`` (height, width) describe what every split yields after decoding;
+    ``skipped`` lists files that could not be read (with the reason), so a run can report them.
+    """
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    class_names: list[str]
+    channels: int
+    image_size: tuple[int, int]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)

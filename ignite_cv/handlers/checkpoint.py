@@ -1,0 +1,89 @@
+"""Model checkpoints as ``.safetensors`` files, managed by Ignite's ``Checkpoint`` (best-k and last).
+
+Ignite's ``Checkpoint`` decides *when* to save and which files to delete (keeping the ``n_saved``
+best by score); :class:`SafetensorsSaver` decides *how*: the model's state dict in safetensors with
+the run's :class:`~ignite_cv.weights.ModelCard` (plus epoch and score) as metadata, written
+atomically, so a fresh process rebuilds the model from the file alone. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
+from ignite.handlers.checkpoint import BaseSaveHandler
+from torch import nn
+
+from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.weights import ModelCard, save_weights
+
+BEST_PREFIX = "best"
+LAST_PREFIX = "last"
+
+
+class SafetensorsSaver(BaseSaveHandler):
+    """Ignite save handler writing one model state dict per file, on rank 0 only (Ignite calls it there)."""
+
+    def __init__(self, folder: str | Path, card: ModelCard, epoch_fn: Callable[[], int]) -> None:
+        self.folder = Path(folder)
+        self.card = card
+        self.epoch_fn = epoch_fn
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in checkpoint.items()
+                   if isinstance(v, torch.Tensor)}
+        extra = dict(self.card.extra)
+        extra["epoch"] = int(self.epoch_fn())
+        if metadata and metadata.get("score_name"):
+            extra["score_name"] = metadata["score_name"]
+            extra["score"] = float(metadata["priority"])
+        card = ModelCard(**{**self.card.__dict__, "extra": extra})
+        save_weights(self.folder / filename, tensors, card)
+
+    def remove(self, filename: str) -> None:
+        (self.folder / filename).unlink(missing_ok=True)
+
+
+def best_checkpoint(
+    model: nn.Module, saver: SafetensorsSaver, monitor: Monitor, keep: int, epoch_fn: Callable[[], int]
+) -> Checkpoint:
+    """Keep the ``keep`` best models by the monitored validation metric; attach to the evaluator."""
+    return Checkpoint(
+        {"model": model},
+        saver,
+        filename_prefix=BEST_PREFIX,
+        score_function=monitor.score,
+        score_name=monitor.metric,
+        n_saved=keep,
+        global_step_transform=lambda *_: epoch_fn(),
+        filename_pattern="{filename_prefix}_epoch={global_step}_{score_name}={score}.safetensors",
+    )
+
+
+def last_checkpoint(model: nn.Module, saver: SafetensorsSaver, epoch_fn: Callable[[], int]) -> Checkpoint:
+    """The model after the latest epoch; attach to the trainer's ``EPOCH_COMPLETED``."""
+    return Checkpoint(
+        {"model": model},
+        saver,
+        filename_prefix=LAST_PREFIX,
+        n_saved=1,
+        global_step_transform=lambda *_: epoch_fn(),
+        filename_pattern="{filename_prefix}_epoch={global_step}.safetensors",
+    )
+
+
+def attach_model_checkpoints(
+    trainer: Engine, evaluator: Engine, best: Checkpoint, last: Checkpoint
+) -> None:
+    evaluator.add_event_handler(Events.COMPLETED, best)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, last)
+
+
+def top_checkpoint_path(best: Checkpoint) -> Path | None:
+    """The highest-scoring saved file (Ignite keeps ``_saved`` sorted by score, best last)."""
+    name = best.last_checkpoint
+    return None if name is None else best.save_handler.folder / name

@@ -1,0 +1,161 @@
+"""Learning-rate schedules on Ignite's parameter schedulers, with an optional linear warm-up.
+
+All schedules except ``plateau`` run per iteration (attached to ``ITERATION_STARTED``), so the LR
+moves smoothly and does not depend on where an epoch ends:
+
+- ``cosine``: from ``lr`` down to ``lr * 1e-3`` over the phase (half a cosine period).
+- ``step``: multiply by ``gamma`` every ``step_size`` epochs.
+- ``onecycle``: torch's ``OneCycleLR`` (rises to ``lr`` over the first 25 %, anneals to ``lr / 1e4``;
+  momentum / Adam β1 cycles inversely). It has its own warm-up, so ``warmup_epochs`` is ignored.
+- ``plateau``: multiply by ``gamma`` after ``plateau_patience`` validations without improvement of
+  the monitored metric (attached to the evaluator).
+- ``none``: constant.
+
+``warmup_epochs`` prepends a linear ramp from ``lr / 10`` to the schedule's first value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import (
+    CosineAnnealingScheduler,
+    LRScheduler,
+    ParamScheduler,
+    ReduceLROnPlateauScheduler,
+    create_lr_scheduler_with_warmup,
+)
+from torch.optim.lr_scheduler import OneCycleLR
+
+from ignite_cv.handlers.monitor import Monitor
+
+SCHEDULERS = ("plateau", "cosine", "step", "onecycle", "none")
+#: ``cosine`` anneals to this fraction of the peak LR.
+COSINE_FINAL_FRACTION = 1e-3
+#: A linear warm-up starts at this fraction of the peak LR.
+WARMUP_START_FRACTION = 0.1
+
+
+@dataclass
+class ScheduleOptions:
+    """Epoch counts are of the phase being scheduled; ``steps_per_epoch`` is optimizer-visible iterations."""
+
+    name: str
+    lr: float
+    epochs: int
+    steps_per_epoch: int
+    warmup_epochs: float = 0.0
+    step_size: int = 10
+    gamma: float = 0.1
+    plateau_patience: int = 3
+
+    def __post_init__(self) -> None:
+        if self.name not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.name!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.lr <= 0 or self.epochs < 1 or self.steps_per_epoch < 1:
+            raise ValueError("lr must be > 0, epochs and steps_per_epoch >= 1")
+        if self.warmup_epochs < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
+            raise ValueError("need warmup_epochs >= 0, step_size >= 1 and 0 < gamma <= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def warmup_steps(self) -> int:
+        return round(self.warmup_epochs * self.steps_per_epoch)
+
+
+def attach_lr_schedule(
+    options: ScheduleOptions,
+    optimizer: torch.optim.Optimizer,
+    trainer: Engine,
+    evaluator: Engine | None = None,
+    monitor: Monitor | None = None,
+):
+    """Build the schedule named in ``options`` and attach it.
+
+    Returns the handles of handlers added to the *evaluator* (the plateau schedule), which outlives
+    the phase's trainer: the caller removes them when the phase ends.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = options.lr
+    warmup = options.warmup_steps
+    if options.name == "none":
+        if warmup:
+            trainer.add_event_handler(Events.ITERATION_STARTED, _WarmupOnly(optimizer, options))
+        return []
+    if options.name == "plateau":
+        if evaluator is None or monitor is None:
+            raise ValueError("the plateau schedule needs the evaluator and the monitored metric")
+        scheduler = ReduceLROnPlateauScheduler(
+            optimizer,
+            metric_name=monitor.metric,
+            mode=monitor.mode,
+            factor=options.gamma,
+            patience=options.plateau_patience,
+            trainer=trainer,
+        )
+        handle = evaluator.add_event_handler(Events.COMPLETED, scheduler)
+        if warmup:
+            trainer.add_event_handler(Events.ITERATION_STARTED, _WarmupOnly(optimizer, options))
+        return [handle]
+    if options.name == "onecycle":
+        torch_scheduler = OneCycleLR(optimizer, max_lr=options.lr, total_steps=options.total_steps + 1)
+        scheduler = LRScheduler(torch_scheduler)
+    elif options.name == "cosine":
+        scheduler = CosineAnnealingScheduler(
+            optimizer,
+            "lr",
+            start_value=options.lr,
+            end_value=options.lr * COSINE_FINAL_FRACTION,
+            cycle_size=max(options.total_steps - warmup, 2),
+        )
+    else:  # step
+        scheduler = StepDecayScheduler(optimizer, options.lr, options.step_size * options.steps_per_epoch,
+                                       options.gamma)
+    if warmup and options.name != "onecycle":
+        scheduler = create_lr_scheduler_with_warmup(
+            scheduler, warmup_start_value=options.lr * WARMUP_START_FRACTION, warmup_duration=warmup,
+            warmup_end_value=options.lr,
+        )
+    trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
+    return []
+
+
+class StepDecayScheduler(ParamScheduler):
+    """``lr * gamma ** (iteration // step_iterations)``, as an Ignite ParamScheduler (so warm-up composes)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, step_iterations: int, gamma: float) -> None:
+        super().__init__(optimizer, "lr")
+        self.lr = lr
+        self.step_iterations = step_iterations
+        self.gamma = gamma
+
+    def get_param(self) -> float:
+        return self.lr * self.gamma ** (self.event_index // self.step_iterations)
+
+
+class _WarmupOnly:
+    """Linear warm-up that stops touching the LR once done, so ReduceLROnPlateau can own it afterwards."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, options: ScheduleOptions) -> None:
+        self.optimizer = optimizer
+        self.lr = options.lr
+        self.steps = options.warmup_steps
+
+    def __call__(self, engine: Engine) -> None:
+        iteration = engine.state.iteration  # 1-based at ITERATION_STARTED
+        if iteration > self.steps + 1:
+            return
+        fraction = WARMUP_START_FRACTION + (1 - WARMUP_START_FRACTION) * (iteration - 1) / self.steps
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr * fraction
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        return None

@@ -1,0 +1,54 @@
+"""Stop training when the loss becomes NaN or infinite, without a host sync every iteration.
+
+Ignite's ``TerminateOnNan`` reads the loss on the host after every iteration, which stalls a GPU.
+This handler folds ``isfinite(loss)`` into a flag on the device each iteration and the first bad
+iteration number with it, and only reads them every ``check_every`` iterations and at epoch end.
+"""
+
+from __future__ import annotations
+
+import torch
+from ignite.engine import Engine, Events
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised after termination so the run ends with a message naming the epoch and iteration."""
+
+
+class TerminateOnNonFiniteLoss:
+    def __init__(self, check_every: int = 50, epoch_offset: int = 0) -> None:
+        """``epoch_offset``: epochs run by earlier phases, so messages give the run's epoch."""
+        if check_every < 1:
+            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        self.check_every = check_every
+        self.epoch_offset = epoch_offset
+        self._first_bad: torch.Tensor | None = None
+        self.bad_epoch: int | None = None
+        self.bad_iteration: int | None = None
+
+    def attach(self, trainer: Engine) -> None:
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, self._record)
+        trainer.add_event_handler(Events.ITERATION_COMPLETED(every=self.check_every), self._check)
+        # Checked before anything else reacts to the epoch's end (checkpoints, evaluation).
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, self._check)
+
+    def _record(self, trainer: Engine) -> None:
+        loss = trainer.state.output["loss"]
+        iteration = torch.tensor(trainer.state.iteration, device=loss.device)
+        if self._first_bad is None:
+            self._first_bad = torch.zeros((), dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss)
+        self._first_bad = torch.where(bad & (self._first_bad == 0), iteration, self._first_bad)
+
+    def _check(self, trainer: Engine) -> None:
+        if self._first_bad is None:
+            return
+        first_bad = int(self._first_bad.item())
+        if first_bad:
+            per_epoch = trainer.state.epoch_length or 1
+            self.bad_iteration = first_bad
+            self.bad_epoch = self.epoch_offset + (first_bad - 1) // per_epoch + 1
+            trainer.terminate()
+            raise NonFiniteLossError(
+                f"the loss became NaN/inf at epoch {self.bad_epoch}, iteration {first_bad} of that phase"
+            )

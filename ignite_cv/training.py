@@ -1,0 +1,420 @@
+"""``fit(config)``: a training run from data to run folder, read top to bottom.
+
+data → task → batch pipeline → model → engines → handlers → phases → best model → test → summary.
+
+Runs in every process of a distributed job (``idist.Parallel``: plain, spawned with
+``--nproc-per-node``, or under ``torchrun``); rank 0 alone writes the run folder and prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ignite.distributed as idist
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import EarlyStopping
+from ignite.utils import manual_seed
+from torch import nn
+
+from ignite_cv.data.loaders import build_loader, fits_on_device, materialize
+from ignite_cv.data.sources import load_data
+from ignite_cv.data.splits import DataBundle
+from ignite_cv.data.stats import fingerprint_split
+from ignite_cv.engine import StepOptions, create_evaluator, create_trainer, make_grad_scaler
+from ignite_cv.errors import UserError
+from ignite_cv.handlers.best_weights import BestWeights
+from ignite_cv.handlers.checkpoint import (
+    SafetensorsSaver,
+    attach_model_checkpoints,
+    best_checkpoint,
+    last_checkpoint,
+    top_checkpoint_path,
+)
+from ignite_cv.handlers.history import MetricsHistory, epoch_row
+from ignite_cv.handlers.lr_schedule import ScheduleOptions, attach_lr_schedule
+from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.handlers.nonfinite import NonFiniteLossError, TerminateOnNonFiniteLoss
+from ignite_cv.handlers.progress import ProgressReporter
+from ignite_cv.handlers.tensorboard import RunTensorBoard, ValidationImageGrid
+from ignite_cv.metrics import evaluation_metrics, scalar_metrics, training_metrics
+from ignite_cv.models import build_model, model_arg_names
+from ignite_cv.phases import Phase, make_optimizer, single_phase
+from ignite_cv.pipeline.augment import build_augmentation
+from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
+from ignite_cv.run_folder import RunFolder
+from ignite_cv.task import ClassificationTask
+from ignite_cv.weights import ModelCard, load_model, unwrap
+
+#: Decoded data up to this size is kept in host memory as one uint8 tensor (no DataLoader per epoch).
+HOST_MEMORY_BUDGET = 4 * 2**30
+
+
+def fit(config) -> dict | None:
+    """Train as ``config`` says; returns the summary (in the process that wrote it; else None)."""
+    backend = _backend(config)
+    nproc = config.nproc_per_node or None
+    result: dict = {}
+    with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
+        parallel.run(_fit_in_process, config, result)
+    return result.get("summary")
+
+
+def _backend(config) -> str | None:
+    import os
+
+    distributed = config.nproc_per_node > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if not distributed:
+        return None
+    if config.backend != "auto":
+        return config.backend
+    return "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return idist.device() if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name} asked for CUDA but no GPU is visible", "use --device cpu or auto")
+    if device.type == "cuda" and idist.get_world_size() > 1:
+        return idist.device()
+    return device
+
+
+@dataclass
+class RunContext:
+    """What the phases share: the model, data loaders, engines, handlers and the run's timeline."""
+
+    config: object
+    device: torch.device
+    data: DataBundle
+    task: ClassificationTask
+    pipeline: BatchPipeline
+    model: nn.Module
+    card: ModelCard
+    train_loader: object
+    val_loader: object
+    evaluator: Engine
+    monitor: Monitor
+    best: BestWeights
+    run: RunFolder | None
+    board: RunTensorBoard | None
+    history: MetricsHistory | None
+    epoch: int = 0
+    iteration: int = 0
+    phase_results: list = dataclasses.field(default_factory=list)
+
+
+def _fit_in_process(local_rank: int, config, result: dict) -> None:
+    rank, world = idist.get_rank(), idist.get_world_size()
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    manual_seed(config.seed)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
+
+    # --- data -------------------------------------------------------------------------------------
+    data = load_data(config, config.seed)
+    data = _place_data(data, config, device)
+    per_process_batch = _per_process_batch(config.batch_size, world)
+    on_device = data.train.images is not None and data.train.images.device.type == device.type
+    loader_args = dict(device=device if on_device else torch.device("cpu"), seed=config.seed, rank=rank,
+                       world_size=world, workers=config.workers, pin_memory=device.type == "cuda")
+    train_loader = build_loader(data.train, batch_size=per_process_batch, train=True, **loader_args)
+    val_loader = build_loader(data.val, batch_size=per_process_batch, train=False, **loader_args)
+
+    # --- run folder (rank 0) ------------------------------------------------------------------------
+    run = RunFolder.create(config.output_dir, config.recipe, config.run_name) if rank == 0 else None
+    if run is not None:
+        run.write_json("config.json", config.to_dict())
+        if data.skipped:
+            run.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
+    _say(f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
+         f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
+         + (f"; skipped {len(data.skipped)} unreadable files (listed in data_skipped.txt)" if data.skipped else ""))
+
+    # --- task, batch pipeline, model ---------------------------------------------------------------
+    task = ClassificationTask(data.num_classes, label_smoothing=config.label_smoothing)
+    normalization = resolve_normalization(
+        config, data.channels, _uint8_batches(data.train, per_process_batch, config.workers),
+        fingerprint_split(data.train), Path(run.path) if run is not None else None,
+    )
+    augmentation = build_augmentation(config, data.channels, data.image_size)
+    if augmentation is not None and hasattr(augmentation, "reseed"):
+        augmentation.reseed(config.seed + rank)
+    pipeline = BatchPipeline(build_normalizer(normalization), augmentation).to(device)
+    arch_args = {name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)}
+    arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
+    model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
+    model_report = _load_initial_weights(model, config, data.channels)
+    if model_report:
+        _say(model_report)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    card = ModelCard(arch=config.model, arch_args=arch_args, class_names=list(data.class_names),
+                     in_channels=data.channels, image_size=list(data.image_size), num_outputs=task.num_outputs,
+                     normalization=normalization)
+
+    # --- evaluator, monitor, shared handlers -------------------------------------------------------
+    step_options = StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps)
+    evaluator = create_evaluator(model, task, pipeline, device, step_options, evaluation_metrics(task, device))
+    monitor = Monitor.resolve(config.monitor, config.monitor_mode, task.binary)
+    best = BestWeights(model, monitor)
+    ctx = RunContext(config, device, data, task, pipeline, model, card, train_loader, val_loader, evaluator,
+                     monitor, best, run, None, None)
+    best.attach(evaluator, lambda: ctx.epoch)
+    saver = SafetensorsSaver(run.checkpoints, card, lambda: ctx.epoch) if run is not None else _NullSaver()
+    best_ckpt = best_checkpoint(model, saver, monitor, config.keep_best, lambda: ctx.epoch)
+    last_ckpt = last_checkpoint(model, saver, lambda: ctx.epoch)
+    if run is not None:
+        ctx.board = RunTensorBoard(run.tensorboard, lambda: ctx.epoch, lambda: ctx.iteration)
+        ctx.board.add_text("config", config.to_dict())
+        ctx.history = MetricsHistory(run.history)
+        if config.image_grid_every > 0:
+            _attach_image_grid(ctx, config.image_grid_every)
+
+    # --- phases --------------------------------------------------------------------------------------
+    total = _count_params(model)
+    try:
+        for index, phase in enumerate(plan_phases(config, model)):
+            ctx.phase_results.append(_run_phase(ctx, phase, index, best_ckpt, last_ckpt))
+            if ctx.phase_results[-1].get("stopped_by") == "nonfinite":
+                break
+    except NonFiniteLossError as err:
+        raise UserError(str(err), "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
+                        + (str(run.checkpoints) if run else "the run folder")) from None
+
+    # --- best model → test split --------------------------------------------------------------------
+    best.restore()
+    best_file = top_checkpoint_path(best_ckpt) if run is not None else None
+    test_metrics, test_outputs = _evaluate_test(ctx, best_file)
+    summary = {
+        "run_dir": str(run.path) if run else None,
+        "test": scalar_metrics(test_metrics),
+        "best": best.summary(),
+        "best_checkpoint": str(best_file) if best_file else None,
+        "epochs_run": ctx.epoch,
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "params": {"total": total[0], "trainable": total[1]},
+        "phases": ctx.phase_results,
+        "world_size": world,
+        "data": {"train": len(data.train), "val": len(data.val), "test": len(data.test),
+                 "skipped": len(data.skipped)},
+    }
+    if run is not None:
+        summary["report"] = _write_report(ctx, test_outputs)
+        run.write_json("summary.json", summary)
+        ctx.board.add_text("summary", summary, ctx.epoch)
+        ctx.board.close()
+        result["summary"] = summary
+        test_text = " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
+        _say(f"test: {test_text}")
+        _say(f"best {monitor.metric} {best.best_value} at epoch {best.best_epoch}; {ctx.epoch} epochs in "
+             f"{summary['wall_time_s']:.1f}s")
+        _say(f"run folder: {run.path}")
+
+
+def plan_phases(config, model: nn.Module) -> list[Phase]:
+    """The phases ``config`` asks for (transfer-learning modes when the recipe has them)."""
+    planner = getattr(config, "plan_phases", None)
+    return planner(model) if callable(planner) else single_phase(config)
+
+
+def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) -> dict:
+    config = ctx.config
+    phase_start = time.perf_counter()
+    change = phase.prepare(unwrap(ctx.model)) if phase.prepare else {}
+    train_model = idist.auto_model(unwrap(ctx.model), sync_bn=getattr(config, "sync_bn", False))
+    optimizer = idist.auto_optim(make_optimizer(phase.optimizer, train_model.parameters(), phase.lr,
+                                                phase.weight_decay, phase.momentum))
+    train_mode = getattr(config, "train_mode", None)
+    trainer = create_trainer(train_model, optimizer, ctx.task, ctx.pipeline, ctx.device,
+                             StepOptions(config.amp, config.channels_last, config.grad_clip,
+                                         config.accumulate_steps),
+                             make_grad_scaler(ctx.device, config.amp),
+                             train_mode=train_mode(config) if callable(train_mode) else None)
+    offset_epoch, offset_iter = ctx.epoch, ctx.iteration
+
+    def on_epoch_started(engine: Engine) -> None:
+        ctx.epoch = offset_epoch + engine.state.epoch
+        if hasattr(ctx.train_loader, "set_epoch"):
+            ctx.train_loader.set_epoch(ctx.epoch)
+
+    def on_iteration(engine: Engine) -> None:
+        ctx.iteration = offset_iter + engine.state.iteration
+
+    trainer.add_event_handler(Events.EPOCH_STARTED, on_epoch_started)
+    trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration)
+    TerminateOnNonFiniteLoss(config.log_every, epoch_offset=offset_epoch).attach(trainer)
+    for name, metric in training_metrics(ctx.task, ctx.device).items():
+        metric.attach(trainer, name)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: ctx.evaluator.run(ctx.val_loader))
+    steps = max(len(ctx.train_loader) // config.accumulate_steps, 1)
+    schedule = ScheduleOptions(phase.scheduler, phase.lr, phase.epochs, steps, phase.warmup_epochs,
+                               config.step_size, config.gamma, config.plateau_patience)
+    # Handlers this phase adds to the shared evaluator; removed when the phase ends.
+    handles = attach_lr_schedule(schedule, optimizer, trainer, ctx.evaluator, ctx.monitor)
+    stopper = None
+    if phase.patience > 0:
+        stopper = EarlyStopping(phase.patience, ctx.monitor.score, trainer)
+        handles.append(ctx.evaluator.add_event_handler(Events.COMPLETED, stopper))
+    if index == 0:
+        attach_model_checkpoints(trainer, ctx.evaluator, best_ckpt, last_ckpt)
+    else:
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, last_ckpt)
+    epoch_start = {"t": 0.0}
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: epoch_start.update(t=time.perf_counter()))
+    lr_fn = lambda: optimizer.param_groups[0]["lr"]  # noqa: E731
+    if ctx.run is not None:
+        progress = ProgressReporter(_planned_epochs(config), lambda: ctx.epoch, config.log_every, lr_fn,
+                                    phase=phase.name if phase.name != "train" else None)
+        handles += progress.attach(trainer, ctx.evaluator)
+        handles += ctx.board.attach_phase(trainer, ctx.evaluator, optimizer, index)
+        handles.append(ctx.evaluator.add_event_handler(
+            Events.COMPLETED,
+            lambda ev: ctx.history.append(epoch_row(ctx.epoch, phase.name, lr_fn(),
+                                                    time.perf_counter() - epoch_start["t"],
+                                                    trainer.state.metrics, ev.state.metrics)),
+        ))
+    if change:
+        _say(f"phase {phase.name}: {change}")
+    try:
+        trainer.run(ctx.train_loader, max_epochs=phase.epochs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    stopped_by = "early_stopping" if stopper is not None and trainer.should_terminate else "epochs"
+    total, trainable = _count_params(unwrap(ctx.model))
+    return {"name": phase.name, "epochs": trainer.state.epoch, "stopped_by": stopped_by,
+            "wall_time_s": round(time.perf_counter() - phase_start, 2),
+            "params": {"total": total, "trainable": trainable}, **change, **phase.info}
+
+
+def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]:
+    """Evaluate the best checkpoint (reloaded from its file when there is one) on the test split."""
+    model = ctx.model
+    if best_file is not None:
+        model, _ = load_model(best_file, ctx.device)
+    rank, world = idist.get_rank(), idist.get_world_size()
+    on_device = ctx.data.test.images is not None and ctx.data.test.images.device.type == ctx.device.type
+    loader = build_loader(ctx.data.test, batch_size=_per_process_batch(ctx.config.batch_size, world),
+                          train=False, device=ctx.device if on_device else torch.device("cpu"),
+                          seed=ctx.config.seed, rank=rank, world_size=world, workers=ctx.config.workers,
+                          pin_memory=ctx.device.type == "cuda")
+    options = StepOptions(ctx.config.amp, ctx.config.channels_last)
+    tester = create_evaluator(model, ctx.task, ctx.pipeline, ctx.device, options,
+                              evaluation_metrics(ctx.task, ctx.device))
+    outputs: dict[str, list] = {"scores": [], "y": [], "images": []}
+    if world == 1:
+        @tester.on(Events.ITERATION_COMPLETED)
+        def collect(engine: Engine) -> None:
+            outputs["scores"].append(engine.state.output["scores"].cpu())
+            outputs["y"].append(engine.state.output["y"].cpu())
+            outputs["images"].append(engine.state.batch[0].cpu())
+
+    tester.run(loader)
+    return tester.state.metrics, outputs
+
+
+def _write_report(ctx: RunContext, outputs: dict) -> str | None:
+    if not outputs["scores"]:
+        return None
+    from ignite_cv.report import write_test_report
+
+    probs = torch.cat(outputs["scores"]).softmax(dim=1).numpy()
+    y = torch.cat(outputs["y"]).numpy()
+    images = torch.cat(outputs["images"])
+    write_test_report(ctx.run.report, y, probs, ctx.data.class_names, images,
+                      tb_writer=ctx.board.writer, global_step=ctx.epoch)
+    return str(ctx.run.report)
+
+
+def _attach_image_grid(ctx: RunContext, every: int) -> None:
+    images, labels = next(iter(ctx.val_loader))
+    images, labels = images[:16], labels[:16]
+
+    @torch.inference_mode()
+    def predict(batch: torch.Tensor) -> torch.Tensor:
+        ctx.model.eval()
+        logits = ctx.model(ctx.pipeline(batch.to(ctx.device), augment=False))
+        return ctx.task.class_scores(logits).argmax(dim=1)
+
+    ValidationImageGrid(predict, images, labels, ctx.data.class_names, ctx.board, every).attach(ctx.evaluator)
+
+
+def _place_data(data: DataBundle, config, device: torch.device) -> DataBundle:
+    """Decode file splits into memory when they fit, and move in-memory splits to the device if asked."""
+    splits = [data.train, data.val, data.test]
+    mode = config.data_on_device
+    if any(not s.in_memory for s in splits) and (mode == "yes" or fits_on_device(splits, torch.device("cpu"),
+                                                                                 HOST_MEMORY_BUDGET)):
+        splits = [s if s.in_memory else materialize(s, data.image_size, data.channels, config.center_crop,
+                                                    config.workers) for s in splits]
+    if device.type != "cpu" and all(s.in_memory for s in splits):
+        if mode == "yes" or (mode == "auto" and fits_on_device(splits, device, None)):
+            splits = [dataclasses.replace(s, images=s.images.to(device), labels=s.labels.to(device))
+                      for s in splits]
+    return dataclasses.replace(data, train=splits[0], val=splits[1], test=splits[2])
+
+
+def _uint8_batches(split, batch_size: int, workers: int):
+    """A factory of uint8 batches over the training split, for normalization statistics."""
+
+    def batches():
+        loader = build_loader(split, batch_size=max(batch_size, 256), train=False, device=torch.device("cpu"),
+                              seed=0, rank=0, world_size=1, workers=workers, pin_memory=False)
+        for images, _ in loader:
+            yield images
+
+    return batches
+
+
+def _per_process_batch(global_batch: int, world: int) -> int:
+    if global_batch < world:
+        raise UserError(f"--batch-size {global_batch} is smaller than the number of processes ({world})",
+                        "raise --batch-size; it is the global batch, divided among processes")
+    return global_batch // world
+
+
+def _planned_epochs(config) -> int:
+    planned = getattr(config, "planned_epochs", None)
+    return planned() if callable(planned) else config.epochs
+
+
+def _load_initial_weights(model: nn.Module, config, channels: int) -> str | None:
+    weights = getattr(config, "weights", "none")
+    if weights in ("", "none"):
+        return None
+    from ignite_cv.models.pretrained import load_pretrained
+
+    return load_pretrained(model, config.model, weights, channels)
+
+
+def _count_params(model: nn.Module) -> tuple[int, int]:
+    params = list(unwrap(model).parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def _say(message: str) -> None:
+    if idist.get_rank() == 0:
+        print(message, flush=True)
+
+
+class _NullSaver(SafetensorsSaver):
+    """Ranks other than 0 never write; Ignite still calls the saver only on rank 0, this is a guard."""
+
+    def __init__(self) -> None:  # noqa: D107
+        pass
+
+    def __call__(self, checkpoint, filename, metadata=None) -> None:
+        return None
+
+    def remove(self, filename: str) -> None:
+        return None
