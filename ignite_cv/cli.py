@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 from ignite_cv.config import TrainConfig, parse_config
@@ -14,6 +15,7 @@ def run_recipe(config_cls: type[TrainConfig], description: str | None = None, ar
     config = parse_config(config_cls, argv, description)
     # Third-party deprecation chatter is not the user's business; our own warnings still show.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
+    logging.getLogger("ignite.distributed.launcher.Parallel").setLevel(logging.WARNING)
     from ignite_cv.training import fit
 
     return fit(config)

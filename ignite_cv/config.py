@@ -1,4 +1,4 @@
-"""Configuration as data: dataclasses are the single source of truth for defaults, CLI flags and ``config.json``.
+"""Configuration as data: dataclasses are the one source of defaults, CLI flags and ``config.json``.
 
 Each concern declares its options next to its code (``data/options.py``, ``pipeline/options.py``,
 ``models/options.py``); :class:`TrainConfig` combines them with the training options below. A recipe
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from ignite_cv.data.options import DataOptions
 from ignite_cv.errors import UserError
 from ignite_cv.models.options import ModelOptions
-from ignite_cv.pipeline.options import PipelineOptions
 from ignite_cv.options import option
+from ignite_cv.pipeline.options import PipelineOptions
 
 C = TypeVar("C", bound="TrainConfig")
 
@@ -35,7 +35,8 @@ class OptimOptions:
         "(each of N processes takes batch_size/N); with --accumulate-steps k one step sees k batches",
     )
     lr: float = option(
-        1e-3, "peak learning rate for a single process; under N processes keep it when the global batch is kept"
+        1e-3,
+        "peak learning rate for a single process; under N processes keep it when the global batch is kept",
     )
     optimizer: str = option("adamw", "optimizer", choices=("sgd", "adam", "adamw"))
     momentum: float = option(0.9, "SGD momentum (ignored by Adam/AdamW)")
@@ -43,10 +44,14 @@ class OptimOptions:
     scheduler: str = option(
         "onecycle", "learning-rate schedule", choices=("plateau", "cosine", "step", "onecycle", "none")
     )
-    warmup_epochs: float = option(0.0, "linear warm-up from lr/10 to lr over this many epochs (not for onecycle)")
+    warmup_epochs: float = option(
+        0.0, "linear warm-up from lr/10 to lr over this many epochs (not for onecycle)"
+    )
     step_size: int = option(10, "epochs between LR decays (--scheduler step)")
     gamma: float = option(0.1, "LR decay factor (--scheduler step and plateau)")
-    plateau_patience: int = option(3, "evaluations without improvement before the LR decays (--scheduler plateau)")
+    plateau_patience: int = option(
+        3, "evaluations without improvement before the LR decays (--scheduler plateau)"
+    )
     label_smoothing: float = option(0.0, "label smoothing for cross-entropy (multi-class only)")
     grad_clip: float = option(0.0, "clip the global gradient norm to this value (0 = off)")
     accumulate_steps: int = option(1, "accumulate gradients over this many batches per optimizer step")
@@ -59,13 +64,19 @@ class LoopOptions:
     device: str = option("auto", "device: auto (cuda if available), cpu, cuda, cuda:N")
     seed: int = option(0, "random seed for the split, the initialisation, the data order and augmentation")
     deterministic: bool = option(False, "use deterministic algorithms (repeatable runs on the CPU)")
-    monitor: str = option("auto", "validation metric for early stopping and the best checkpoint (auto: accuracy, "
-                          "roc_auc for two classes); any validation metric name, or 'loss'")
-    monitor_mode: str = option("auto", "whether the monitored metric should rise or fall",
-                               choices=("auto", "max", "min"))
+    monitor: str = option(
+        "auto",
+        "validation metric for early stopping and the best checkpoint (auto: accuracy, "
+        "roc_auc for two classes); any validation metric name, or 'loss'",
+    )
+    monitor_mode: str = option(
+        "auto", "whether the monitored metric should rise or fall", choices=("auto", "max", "min")
+    )
     patience: int = option(0, "early stopping: evaluations without improvement before stopping (0 = off)")
     keep_best: int = option(2, "how many best checkpoints to keep")
-    image_grid_every: int = option(5, "log a grid of validation images with predictions every N epochs (0 = off)")
+    image_grid_every: int = option(
+        5, "log a grid of validation images with predictions every N epochs (0 = off)"
+    )
     log_every: int = option(50, "iterations between progress-bar loss updates (each costs one host sync)")
 
 
@@ -89,6 +100,15 @@ class TrainConfig(RunOptions, LoopOptions, OptimOptions, PipelineOptions, ModelO
 
 def config_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def field_metadata(cls: type, name: str) -> dict[str, Any]:
+    """Help text and choices of field ``name``: a recipe that only changes a default inherits them."""
+    for klass in cls.__mro__:
+        own = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if own is not None and own.metadata:
+            return dict(own.metadata)
+    return {}
 
 
 def _field_type(cls: type, f: dataclasses.Field) -> Any:
@@ -123,7 +143,8 @@ def build_parser(cls: type[C], description: str | None = None) -> argparse.Argum
             continue
         ftype = _field_type(cls, f)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f.metadata.get("help", "")}
+        metadata = field_metadata(cls, f.name)
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": metadata.get("help", "")}
         kwargs["help"] += f" (default: {_show(default)})"
         if ftype is bool:
             kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="yes|no")
@@ -131,8 +152,8 @@ def build_parser(cls: type[C], description: str | None = None) -> argparse.Argum
             kwargs.update(type=_int_list, metavar="N,N,...")
         else:
             kwargs["type"] = ftype
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
+        if "choices" in metadata:
+            kwargs["choices"] = metadata["choices"]
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
     parser.formatter_class = argparse.HelpFormatter
     return parser
@@ -178,7 +199,7 @@ def make_config(cls: type[C], values: dict[str, Any]) -> C:
 
 def validate_choices(config: TrainConfig) -> None:
     for f in config_fields(type(config)):
-        choices = f.metadata.get("choices")
+        choices = field_metadata(type(config), f.name).get("choices")
         value = getattr(config, f.name)
         if choices and value not in choices:
             flag = "--" + f.name.replace("_", "-")
@@ -189,10 +210,16 @@ def load_config_values(cls: type, path: Path) -> dict[str, Any]:
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist", "pass the config.json of an earlier run") from None
+        raise UserError(
+            f"config file {path} does not exist", "pass the config.json of an earlier run"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"config file {path} is not valid JSON ({err})", "pass a config.json written by ignite_cv") from None
+        raise UserError(
+            f"config file {path} is not valid JSON ({err})", "pass a config.json written by ignite_cv"
+        ) from None
     if not isinstance(values, dict):
-        raise UserError(f"config file {path} does not hold a JSON object", "pass a config.json written by ignite_cv")
+        raise UserError(
+            f"config file {path} does not hold a JSON object", "pass a config.json written by ignite_cv"
+        )
     known = {f.name for f in config_fields(cls)}
     return {k: v for k, v in values.items() if k in known}

@@ -44,7 +44,9 @@ class DeviceConfusionMatrix(ConfusionMatrix):
         self._num_examples += y_pred.shape[0]
         indices = self.num_classes * y.flatten() + y_pred.argmax(dim=1).flatten()
         flat = self.confusion_matrix.view(-1)
-        flat.index_add_(0, indices.to(flat.device), torch.ones_like(indices, dtype=flat.dtype, device=flat.device))
+        flat.index_add_(
+            0, indices.to(flat.device), torch.ones_like(indices, dtype=flat.dtype, device=flat.device)
+        )
 
 
 def _scores_and_targets(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +87,7 @@ def evaluation_metrics(task: ClassificationTask, device: torch.device) -> dict[s
 
 
 def training_metrics(task: ClassificationTask, device: torch.device) -> dict[str, Metric]:
-    """Epoch loss and accuracy of the training batches (augmented, in train mode), accumulated on the device."""
+    """Epoch loss and accuracy of the (augmented) training batches, accumulated on the device."""
     cm = DeviceConfusionMatrix(task.num_classes, output_transform=_scores_and_targets, device=device)
     loss: Callable = lambda o: o["loss"]  # noqa: E731
     return {"loss": Average(output_transform=loss, device=device), "accuracy": cmAccuracy(cm)}

@@ -1,4 +1,4 @@
-"""``option()``: a dataclass field with a help text and optional choices, from which CLI flags are made."""
+"""``option()``: a dataclass field with a help text and optional choices; CLI flags are made from it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A config field: its ``default``, the ``--help`` text, and the allowed values if there is a fixed set."""
+    """A config field: its ``default``, its ``--help`` text and, for a fixed set, the allowed values."""
     metadata: dict[str, Any] = {"help": help}
     if choices is not None:
         metadata["choices"] = tuple(choices)

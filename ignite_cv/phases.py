@@ -35,11 +35,15 @@ class Phase:
     info: dict = field(default_factory=dict)
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    name: str, params, lr: float, weight_decay: float, momentum: float
+) -> torch.optim.Optimizer:
     """SGD (Nesterov-free, with momentum), Adam (L2 decay) or AdamW (decoupled decay) over ``params``."""
     params = [p for p in params if p.requires_grad]
     if not params:
-        raise UserError("no trainable parameters in this phase", "unfreeze some blocks (--unfreeze) or use --mode scratch")
+        raise UserError(
+            "no trainable parameters in this phase", "unfreeze some blocks (--unfreeze) or use --mode scratch"
+        )
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":

@@ -38,7 +38,9 @@ class RunFolder:
         try:
             base.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise UserError(f"cannot create --output-dir {base} ({err.strerror})", "pass a writable folder") from None
+            raise UserError(
+                f"cannot create --output-dir {base} ({err.strerror})", "pass a writable folder"
+            ) from None
         for attempt in range(1, 1000):
             candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
             try:

@@ -124,8 +124,14 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     data = _place_data(data, config, device)
     per_process_batch = _per_process_batch(config.batch_size, world)
     on_device = data.train.images is not None and data.train.images.device.type == device.type
-    loader_args = dict(device=device if on_device else torch.device("cpu"), seed=config.seed, rank=rank,
-                       world_size=world, workers=config.workers, pin_memory=device.type == "cuda")
+    loader_args = dict(
+        device=device if on_device else torch.device("cpu"),
+        seed=config.seed,
+        rank=rank,
+        world_size=world,
+        workers=config.workers,
+        pin_memory=device.type == "cuda",
+    )
     train_loader = build_loader(data.train, batch_size=per_process_batch, train=True, **loader_args)
     val_loader = build_loader(data.val, batch_size=per_process_batch, train=False, **loader_args)
 
@@ -135,21 +141,32 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         run.write_json("config.json", config.to_dict())
         if data.skipped:
             run.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
-    _say(f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
-         f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
-         + (f"; skipped {len(data.skipped)} unreadable files (listed in data_skipped.txt)" if data.skipped else ""))
+    _say(
+        f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
+        f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
+        + (
+            f"; skipped {len(data.skipped)} unreadable files (listed in data_skipped.txt)"
+            if data.skipped
+            else ""
+        )
+    )
 
     # --- task, batch pipeline, model ---------------------------------------------------------------
     task = ClassificationTask(data.num_classes, label_smoothing=config.label_smoothing)
     normalization = resolve_normalization(
-        config, data.channels, _uint8_batches(data.train, per_process_batch, config.workers),
-        fingerprint_split(data.train), Path(run.path) if run is not None else None,
+        config,
+        data.channels,
+        _uint8_batches(data.train, per_process_batch, config.workers),
+        fingerprint_split(data.train),
+        Path(run.path) if run is not None else None,
     )
     augmentation = build_augmentation(config, data.channels, data.image_size)
     if augmentation is not None and hasattr(augmentation, "reseed"):
         augmentation.reseed(config.seed + rank)
     pipeline = BatchPipeline(build_normalizer(normalization), augmentation).to(device)
-    arch_args = {name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)}
+    arch_args = {
+        name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)
+    }
     arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
     model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
     model_report = _load_initial_weights(model, config, data.channels)
@@ -158,17 +175,40 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    card = ModelCard(arch=config.model, arch_args=arch_args, class_names=list(data.class_names),
-                     in_channels=data.channels, image_size=list(data.image_size), num_outputs=task.num_outputs,
-                     normalization=normalization)
+    card = ModelCard(
+        arch=config.model,
+        arch_args=arch_args,
+        class_names=list(data.class_names),
+        in_channels=data.channels,
+        image_size=list(data.image_size),
+        num_outputs=task.num_outputs,
+        normalization=normalization,
+    )
 
     # --- evaluator, monitor, shared handlers -------------------------------------------------------
     step_options = StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps)
-    evaluator = create_evaluator(model, task, pipeline, device, step_options, evaluation_metrics(task, device))
+    evaluator = create_evaluator(
+        model, task, pipeline, device, step_options, evaluation_metrics(task, device)
+    )
     monitor = Monitor.resolve(config.monitor, config.monitor_mode, task.binary)
     best = BestWeights(model, monitor)
-    ctx = RunContext(config, device, data, task, pipeline, model, card, train_loader, val_loader, evaluator,
-                     monitor, best, run, None, None)
+    ctx = RunContext(
+        config,
+        device,
+        data,
+        task,
+        pipeline,
+        model,
+        card,
+        train_loader,
+        val_loader,
+        evaluator,
+        monitor,
+        best,
+        run,
+        None,
+        None,
+    )
     best.attach(evaluator, lambda: ctx.epoch)
     saver = SafetensorsSaver(run.checkpoints, card, lambda: ctx.epoch) if run is not None else _NullSaver()
     best_ckpt = best_checkpoint(model, saver, monitor, config.keep_best, lambda: ctx.epoch)
@@ -188,8 +228,11 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
             if ctx.phase_results[-1].get("stopped_by") == "nonfinite":
                 break
     except NonFiniteLossError as err:
-        raise UserError(str(err), "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
-                        + (str(run.checkpoints) if run else "the run folder")) from None
+        raise UserError(
+            str(err),
+            "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
+            + (str(run.checkpoints) if run else "the run folder"),
+        ) from None
 
     # --- best model → test split --------------------------------------------------------------------
     best.restore()
@@ -205,8 +248,12 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         "params": {"total": total[0], "trainable": total[1]},
         "phases": ctx.phase_results,
         "world_size": world,
-        "data": {"train": len(data.train), "val": len(data.val), "test": len(data.test),
-                 "skipped": len(data.skipped)},
+        "data": {
+            "train": len(data.train),
+            "val": len(data.val),
+            "test": len(data.test),
+            "skipped": len(data.skipped),
+        },
     }
     if run is not None:
         summary["report"] = _write_report(ctx, test_outputs)
@@ -216,8 +263,10 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         result["summary"] = summary
         test_text = " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
         _say(f"test: {test_text}")
-        _say(f"best {monitor.metric} {best.best_value} at epoch {best.best_epoch}; {ctx.epoch} epochs in "
-             f"{summary['wall_time_s']:.1f}s")
+        _say(
+            f"best {monitor.metric} {best.best_value} at epoch {best.best_epoch}; {ctx.epoch} epochs in "
+            f"{summary['wall_time_s']:.1f}s"
+        )
         _say(f"run folder: {run.path}")
 
 
@@ -232,14 +281,22 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
     phase_start = time.perf_counter()
     change = phase.prepare(unwrap(ctx.model)) if phase.prepare else {}
     train_model = idist.auto_model(unwrap(ctx.model), sync_bn=getattr(config, "sync_bn", False))
-    optimizer = idist.auto_optim(make_optimizer(phase.optimizer, train_model.parameters(), phase.lr,
-                                                phase.weight_decay, phase.momentum))
+    optimizer = idist.auto_optim(
+        make_optimizer(
+            phase.optimizer, train_model.parameters(), phase.lr, phase.weight_decay, phase.momentum
+        )
+    )
     train_mode = getattr(config, "train_mode", None)
-    trainer = create_trainer(train_model, optimizer, ctx.task, ctx.pipeline, ctx.device,
-                             StepOptions(config.amp, config.channels_last, config.grad_clip,
-                                         config.accumulate_steps),
-                             make_grad_scaler(ctx.device, config.amp),
-                             train_mode=train_mode(config) if callable(train_mode) else None)
+    trainer = create_trainer(
+        train_model,
+        optimizer,
+        ctx.task,
+        ctx.pipeline,
+        ctx.device,
+        StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps),
+        make_grad_scaler(ctx.device, config.amp),
+        train_mode=train_mode(config) if callable(train_mode) else None,
+    )
     offset_epoch, offset_iter = ctx.epoch, ctx.iteration
 
     def on_epoch_started(engine: Engine) -> None:
@@ -257,8 +314,16 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         metric.attach(trainer, name)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: ctx.evaluator.run(ctx.val_loader))
     steps = max(len(ctx.train_loader) // config.accumulate_steps, 1)
-    schedule = ScheduleOptions(phase.scheduler, phase.lr, phase.epochs, steps, phase.warmup_epochs,
-                               config.step_size, config.gamma, config.plateau_patience)
+    schedule = ScheduleOptions(
+        phase.scheduler,
+        phase.lr,
+        phase.epochs,
+        steps,
+        phase.warmup_epochs,
+        config.step_size,
+        config.gamma,
+        config.plateau_patience,
+    )
     # Handlers this phase adds to the shared evaluator; removed when the phase ends.
     handles = attach_lr_schedule(schedule, optimizer, trainer, ctx.evaluator, ctx.monitor)
     stopper = None
@@ -273,16 +338,30 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: epoch_start.update(t=time.perf_counter()))
     lr_fn = lambda: optimizer.param_groups[0]["lr"]  # noqa: E731
     if ctx.run is not None:
-        progress = ProgressReporter(_planned_epochs(config), lambda: ctx.epoch, config.log_every, lr_fn,
-                                    phase=phase.name if phase.name != "train" else None)
+        progress = ProgressReporter(
+            _planned_epochs(config),
+            lambda: ctx.epoch,
+            config.log_every,
+            lr_fn,
+            phase=phase.name if phase.name != "train" else None,
+        )
         handles += progress.attach(trainer, ctx.evaluator)
         handles += ctx.board.attach_phase(trainer, ctx.evaluator, optimizer, index)
-        handles.append(ctx.evaluator.add_event_handler(
-            Events.COMPLETED,
-            lambda ev: ctx.history.append(epoch_row(ctx.epoch, phase.name, lr_fn(),
-                                                    time.perf_counter() - epoch_start["t"],
-                                                    trainer.state.metrics, ev.state.metrics)),
-        ))
+        handles.append(
+            ctx.evaluator.add_event_handler(
+                Events.COMPLETED,
+                lambda ev: ctx.history.append(
+                    epoch_row(
+                        ctx.epoch,
+                        phase.name,
+                        lr_fn(),
+                        time.perf_counter() - epoch_start["t"],
+                        trainer.state.metrics,
+                        ev.state.metrics,
+                    )
+                ),
+            )
+        )
     if change:
         _say(f"phase {phase.name}: {change}")
     try:
@@ -292,9 +371,15 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
             handle.remove()
     stopped_by = "early_stopping" if stopper is not None and trainer.should_terminate else "epochs"
     total, trainable = _count_params(unwrap(ctx.model))
-    return {"name": phase.name, "epochs": trainer.state.epoch, "stopped_by": stopped_by,
-            "wall_time_s": round(time.perf_counter() - phase_start, 2),
-            "params": {"total": total, "trainable": trainable}, **change, **phase.info}
+    return {
+        "name": phase.name,
+        "epochs": trainer.state.epoch,
+        "stopped_by": stopped_by,
+        "wall_time_s": round(time.perf_counter() - phase_start, 2),
+        "params": {"total": total, "trainable": trainable},
+        **change,
+        **phase.info,
+    }
 
 
 def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]:
@@ -304,15 +389,24 @@ def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]
         model, _ = load_model(best_file, ctx.device)
     rank, world = idist.get_rank(), idist.get_world_size()
     on_device = ctx.data.test.images is not None and ctx.data.test.images.device.type == ctx.device.type
-    loader = build_loader(ctx.data.test, batch_size=_per_process_batch(ctx.config.batch_size, world),
-                          train=False, device=ctx.device if on_device else torch.device("cpu"),
-                          seed=ctx.config.seed, rank=rank, world_size=world, workers=ctx.config.workers,
-                          pin_memory=ctx.device.type == "cuda")
+    loader = build_loader(
+        ctx.data.test,
+        batch_size=_per_process_batch(ctx.config.batch_size, world),
+        train=False,
+        device=ctx.device if on_device else torch.device("cpu"),
+        seed=ctx.config.seed,
+        rank=rank,
+        world_size=world,
+        workers=ctx.config.workers,
+        pin_memory=ctx.device.type == "cuda",
+    )
     options = StepOptions(ctx.config.amp, ctx.config.channels_last)
-    tester = create_evaluator(model, ctx.task, ctx.pipeline, ctx.device, options,
-                              evaluation_metrics(ctx.task, ctx.device))
+    tester = create_evaluator(
+        model, ctx.task, ctx.pipeline, ctx.device, options, evaluation_metrics(ctx.task, ctx.device)
+    )
     outputs: dict[str, list] = {"scores": [], "y": [], "images": []}
     if world == 1:
+
         @tester.on(Events.ITERATION_COMPLETED)
         def collect(engine: Engine) -> None:
             outputs["scores"].append(engine.state.output["scores"].cpu())
@@ -331,8 +425,15 @@ def _write_report(ctx: RunContext, outputs: dict) -> str | None:
     probs = torch.cat(outputs["scores"]).softmax(dim=1).numpy()
     y = torch.cat(outputs["y"]).numpy()
     images = torch.cat(outputs["images"])
-    write_test_report(ctx.run.report, y, probs, ctx.data.class_names, images,
-                      tb_writer=ctx.board.writer, global_step=ctx.epoch)
+    write_test_report(
+        ctx.run.report,
+        y,
+        probs,
+        ctx.data.class_names,
+        images,
+        tb_writer=ctx.board.writer,
+        global_step=ctx.epoch,
+    )
     return str(ctx.run.report)
 
 
@@ -350,17 +451,24 @@ def _attach_image_grid(ctx: RunContext, every: int) -> None:
 
 
 def _place_data(data: DataBundle, config, device: torch.device) -> DataBundle:
-    """Decode file splits into memory when they fit, and move in-memory splits to the device if asked."""
+    """Where the uint8 splits live: decoded once into host memory when they fit (no per-epoch JPEG
+    decoding), and on the model's device when it is a GPU with room (``--data-on-device``)."""
     splits = [data.train, data.val, data.test]
     mode = config.data_on_device
-    if any(not s.in_memory for s in splits) and (mode == "yes" or fits_on_device(splits, torch.device("cpu"),
-                                                                                 HOST_MEMORY_BUDGET)):
-        splits = [s if s.in_memory else materialize(s, data.image_size, data.channels, config.center_crop,
-                                                    config.workers) for s in splits]
-    if device.type != "cpu" and all(s.in_memory for s in splits):
-        if mode == "yes" or (mode == "auto" and fits_on_device(splits, device, None)):
-            splits = [dataclasses.replace(s, images=s.images.to(device), labels=s.labels.to(device))
-                      for s in splits]
+    shape = (data.channels, *data.image_size)
+    decode = mode == "yes" or fits_on_device(splits, "cpu", HOST_MEMORY_BUDGET, sample_shape=shape)
+    if mode != "no" and decode:
+        splits = [
+            s
+            if s.in_memory
+            else materialize(s, data.image_size, data.channels, config.center_crop, config.workers)
+            for s in splits
+        ]
+    movable = device.type != "cpu" and mode != "no" and all(s.in_memory for s in splits)
+    if movable and (mode == "yes" or fits_on_device(splits, device)):
+        splits = [
+            dataclasses.replace(s, images=s.images.to(device), labels=s.labels.to(device)) for s in splits
+        ]
     return dataclasses.replace(data, train=splits[0], val=splits[1], test=splits[2])
 
 
@@ -368,8 +476,17 @@ def _uint8_batches(split, batch_size: int, workers: int):
     """A factory of uint8 batches over the training split, for normalization statistics."""
 
     def batches():
-        loader = build_loader(split, batch_size=max(batch_size, 256), train=False, device=torch.device("cpu"),
-                              seed=0, rank=0, world_size=1, workers=workers, pin_memory=False)
+        loader = build_loader(
+            split,
+            batch_size=max(batch_size, 256),
+            train=False,
+            device=torch.device("cpu"),
+            seed=0,
+            rank=0,
+            world_size=1,
+            workers=workers,
+            pin_memory=False,
+        )
         for images, _ in loader:
             yield images
 
@@ -378,8 +495,10 @@ def _uint8_batches(split, batch_size: int, workers: int):
 
 def _per_process_batch(global_batch: int, world: int) -> int:
     if global_batch < world:
-        raise UserError(f"--batch-size {global_batch} is smaller than the number of processes ({world})",
-                        "raise --batch-size; it is the global batch, divided among processes")
+        raise UserError(
+            f"--batch-size {global_batch} is smaller than the number of processes ({world})",
+            "raise --batch-size; it is the global batch, divided among processes",
+        )
     return global_batch // world
 
 

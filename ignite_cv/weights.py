@@ -103,11 +103,15 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a readable safetensors file ({_first_line(err)})", "re-save it") from None
+        raise UserError(
+            f"{path} is not a readable safetensors file ({_first_line(err)})", "re-save it"
+        ) from None
 
 
 def build_from_card(card: ModelCard) -> nn.Module:
-    model = build_model(card.arch, card.in_channels, tuple(card.image_size), card.num_outputs, **card.arch_args)
+    model = build_model(
+        card.arch, card.in_channels, tuple(card.image_size), card.num_outputs, **card.arch_args
+    )
     for hook in _REBUILD_HOOKS:
         model = hook(model, card)
     return model

@@ -1,7 +1,7 @@
 """A multi-layer perceptron (flatten → 512 → 256 → classes) on small images. Default: digits, offline.
 
-    python recipes/mlp.py
-    python recipes/mlp.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
+python recipes/mlp.py
+python recipes/mlp.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
 """
 
 from dataclasses import dataclass

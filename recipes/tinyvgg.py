@@ -1,7 +1,7 @@
 """TinyVGG (two VGG conv blocks) on small images. Default: scikit-learn's digits, offline, in seconds.
 
-    python recipes/tinyvgg.py
-    python recipes/tinyvgg.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
+python recipes/tinyvgg.py
+python recipes/tinyvgg.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
 """
 
 from dataclasses import dataclass

@@ -53,6 +53,24 @@ def test_missing_or_broken_config_file(tmp_path):
 
 def test_help_lists_every_field_with_its_default():
     text = build_parser(_Recipe).format_help()
-    for flag in ("--epochs", "--batch-size", "--optimizer", "--scheduler", "--amp", "--data-root", "--augment"):
+    for flag in (
+        "--epochs",
+        "--batch-size",
+        "--optimizer",
+        "--scheduler",
+        "--amp",
+        "--data-root",
+        "--augment",
+    ):
         assert flag in text
     assert "global batch size" in text
+
+
+def test_a_recipe_that_changes_a_default_keeps_the_choices_and_help():
+    @dataclass
+    class _Override(TrainConfig):
+        scheduler: str = "cosine"
+
+    with pytest.raises(UserError, match="--scheduler"):
+        parse_config(_Override, ["--scheduler", "exponential"])
+    assert "learning-rate schedule" in build_parser(_Override).format_help()

@@ -35,7 +35,9 @@ def _model(outputs=1):
 def test_trainer_learns_and_returns_detached_outputs():
     model, task = _model(1), ClassificationTask(2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    trainer = create_trainer(model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"), StepOptions())
+    trainer = create_trainer(
+        model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"), StepOptions()
+    )
     losses = []
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: losses.append(e.state.output["loss"]))
     trainer.run(_separable(), max_epochs=5)
@@ -49,8 +51,9 @@ def test_accumulation_steps_the_optimizer_every_k_batches():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     steps = []
     optimizer.register_step_post_hook(lambda *_: steps.append(1))
-    trainer = create_trainer(model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"),
-                             StepOptions(accumulate_steps=4))
+    trainer = create_trainer(
+        model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"), StepOptions(accumulate_steps=4)
+    )
     trainer.run(_separable(), max_epochs=1)  # 8 batches
     assert len(steps) == 2
 
@@ -59,8 +62,9 @@ def test_gradient_clipping_bounds_the_update():
     model, task = _model(), ClassificationTask(2)
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    trainer = create_trainer(model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"),
-                             StepOptions(grad_clip=1e-3))
+    trainer = create_trainer(
+        model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"), StepOptions(grad_clip=1e-3)
+    )
     trainer.run(_separable()[:1], max_epochs=1)
     update = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
     assert 0 < update.norm() <= 1e-3 + 1e-7
@@ -99,8 +103,14 @@ def test_training_step_applies_augmentation():
 def test_bf16_autocast_on_cpu_keeps_float32_outputs():
     model, task = _model(3), ClassificationTask(3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    trainer = create_trainer(model, optimizer, task, BatchPipeline(_Scale()), torch.device("cpu"),
-                             StepOptions(amp="bf16", channels_last=True))
+    trainer = create_trainer(
+        model,
+        optimizer,
+        task,
+        BatchPipeline(_Scale()),
+        torch.device("cpu"),
+        StepOptions(amp="bf16", channels_last=True),
+    )
     data = [(x, y % 3) for x, y in _separable()]
     trainer.run(data, max_epochs=1)
     assert trainer.state.output["logits"].dtype == torch.float32

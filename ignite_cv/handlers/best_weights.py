@@ -38,7 +38,9 @@ class BestWeights:
             self.best_score = score
             self.best_value = self.monitor.value(evaluator)
             self.best_epoch = int(epoch_fn())
-            self._state = {k: v.detach().to("cpu", copy=True) for k, v in unwrap(self.model).state_dict().items()}
+            self._state = {
+                k: v.detach().to("cpu", copy=True) for k, v in unwrap(self.model).state_dict().items()
+            }
 
     @property
     def has_best(self) -> bool:
@@ -50,5 +52,9 @@ class BestWeights:
             unwrap(self.model).load_state_dict(self._state)
 
     def summary(self) -> dict:
-        return {"metric": self.monitor.metric, "mode": self.monitor.mode, "value": self.best_value,
-                "epoch": self.best_epoch}
+        return {
+            "metric": self.monitor.metric,
+            "mode": self.monitor.mode,
+            "value": self.best_value,
+            "epoch": self.best_epoch,
+        }

@@ -34,8 +34,11 @@ class SafetensorsSaver(BaseSaveHandler):
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in checkpoint.items()
-                   if isinstance(v, torch.Tensor)}
+        tensors = {
+            k: v.detach().to("cpu").contiguous().clone()
+            for k, v in checkpoint.items()
+            if isinstance(v, torch.Tensor)
+        }
         extra = dict(self.card.extra)
         extra["epoch"] = int(self.epoch_fn())
         if metadata and metadata.get("score_name"):
@@ -76,9 +79,7 @@ def last_checkpoint(model: nn.Module, saver: SafetensorsSaver, epoch_fn: Callabl
     )
 
 
-def attach_model_checkpoints(
-    trainer: Engine, evaluator: Engine, best: Checkpoint, last: Checkpoint
-) -> None:
+def attach_model_checkpoints(trainer: Engine, evaluator: Engine, best: Checkpoint, last: Checkpoint) -> None:
     evaluator.add_event_handler(Events.COMPLETED, best)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, last)
 

@@ -114,11 +114,14 @@ def attach_lr_schedule(
             cycle_size=max(options.total_steps - warmup, 2),
         )
     else:  # step
-        scheduler = StepDecayScheduler(optimizer, options.lr, options.step_size * options.steps_per_epoch,
-                                       options.gamma)
+        scheduler = StepDecayScheduler(
+            optimizer, options.lr, options.step_size * options.steps_per_epoch, options.gamma
+        )
     if warmup and options.name != "onecycle":
         scheduler = create_lr_scheduler_with_warmup(
-            scheduler, warmup_start_value=options.lr * WARMUP_START_FRACTION, warmup_duration=warmup,
+            scheduler,
+            warmup_start_value=options.lr * WARMUP_START_FRACTION,
+            warmup_duration=warmup,
             warmup_end_value=options.lr,
         )
     trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
@@ -128,7 +131,9 @@ def attach_lr_schedule(
 class StepDecayScheduler(ParamScheduler):
     """``lr * gamma ** (iteration // step_iterations)``, as an Ignite ParamScheduler (so warm-up composes)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, step_iterations: int, gamma: float) -> None:
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, lr: float, step_iterations: int, gamma: float
+    ) -> None:
         super().__init__(optimizer, "lr")
         self.lr = lr
         self.step_iterations = step_iterations

@@ -37,7 +37,9 @@ class Monitor:
             value = engine.state.metrics[self.metric]
         except KeyError:
             names = ", ".join(sorted(engine.state.metrics))
-            raise UserError(f"--monitor {self.metric!r} is not a validation metric", f"use one of: {names}") from None
+            raise UserError(
+                f"--monitor {self.metric!r} is not a validation metric", f"use one of: {names}"
+            ) from None
         value = value.item() if isinstance(value, torch.Tensor) else float(value)
         return value
 

@@ -30,11 +30,14 @@ class EpochLine:
 
     VAL_NAMES = ("loss", "accuracy", "f1_macro", "roc_auc", "top5")
 
-    def __call__(self, epoch: int, total: int, train: dict, val: dict, lr: float, seconds: float,
-                 phase: str | None) -> str:
+    def __call__(
+        self, epoch: int, total: int, train: dict, val: dict, lr: float, seconds: float, phase: str | None
+    ) -> str:
         phase_text = f" [{phase}]" if phase else ""
-        return (f"epoch {epoch}/{total}{phase_text} train: {format_metrics(train, ('loss', 'accuracy'))} | "
-                f"val: {format_metrics(val, self.VAL_NAMES)} | lr {lr:.3g} | {seconds:.1f}s")
+        return (
+            f"epoch {epoch}/{total}{phase_text} train: {format_metrics(train, ('loss', 'accuracy'))} | "
+            f"val: {format_metrics(val, self.VAL_NAMES)} | lr {lr:.3g} | {seconds:.1f}s"
+        )
 
 
 class ProgressReporter:
@@ -45,9 +48,16 @@ class ProgressReporter:
     reads the loss on the host, the only synchronisation progress reporting adds.
     """
 
-    def __init__(self, total_epochs: int, epoch_fn: Callable[[], int], log_every: int = 50,
-                 lr_fn: Callable[[], float] | None = None, stream: TextIO | None = None,
-                 phase: str | None = None, use_bars: bool | None = None) -> None:
+    def __init__(
+        self,
+        total_epochs: int,
+        epoch_fn: Callable[[], int],
+        log_every: int = 50,
+        lr_fn: Callable[[], float] | None = None,
+        stream: TextIO | None = None,
+        phase: str | None = None,
+        use_bars: bool | None = None,
+    ) -> None:
         self.stream = stream or sys.stdout
         self.total_epochs = total_epochs
         self.epoch_fn = epoch_fn
@@ -89,8 +99,13 @@ class ProgressReporter:
 
     def _on_validation(self, evaluator: Engine, trainer: Engine) -> None:
         line = self._line(
-            self.epoch_fn(), self.total_epochs, trainer.state.metrics, evaluator.state.metrics,
-            self.lr_fn(), time.perf_counter() - self._epoch_start, self.phase,
+            self.epoch_fn(),
+            self.total_epochs,
+            trainer.state.metrics,
+            evaluator.state.metrics,
+            self.lr_fn(),
+            time.perf_counter() - self._epoch_start,
+            self.phase,
         )
         if self.use_bars and self._master is not None:
             self._master.write(line)

@@ -26,7 +26,9 @@ class RunTensorBoard:
     phases), so the curves of a fine-tuning run read as one timeline.
     """
 
-    def __init__(self, log_dir: str | Path, epoch_fn: Callable[[], int], iteration_fn: Callable[[], int]) -> None:
+    def __init__(
+        self, log_dir: str | Path, epoch_fn: Callable[[], int], iteration_fn: Callable[[], int]
+    ) -> None:
         self.logger = TensorboardLogger(log_dir=str(log_dir))
         self.epoch_fn = epoch_fn
         self.iteration_fn = iteration_fn
@@ -35,8 +37,9 @@ class RunTensorBoard:
     def writer(self):
         return self.logger.writer
 
-    def attach_phase(self, trainer: Engine, evaluator: Engine, optimizer: torch.optim.Optimizer,
-                     phase_index: int) -> list:
+    def attach_phase(
+        self, trainer: Engine, evaluator: Engine, optimizer: torch.optim.Optimizer, phase_index: int
+    ) -> list:
         """Attach this phase's handlers; returns the evaluator's handle (remove it when the phase ends)."""
         epoch_step = lambda *_: self.epoch_fn()  # noqa: E731
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self._log_scalars, "train", epoch_step)
@@ -70,8 +73,15 @@ class RunTensorBoard:
 class ValidationImageGrid:
     """Every ``every`` epochs, log a grid of fixed validation images titled with predicted / true class."""
 
-    def __init__(self, predict: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                 labels: torch.Tensor, class_names: list[str], board: RunTensorBoard, every: int) -> None:
+    def __init__(
+        self,
+        predict: Callable[[torch.Tensor], torch.Tensor],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: list[str],
+        board: RunTensorBoard,
+        every: int,
+    ) -> None:
         """``predict(uint8 images) -> predicted class indices``; ``images`` uint8 (N, C, H, W), N ≤ 32."""
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")

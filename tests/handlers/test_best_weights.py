@@ -14,8 +14,15 @@ SCRIPTED_ACCURACY = [0.50, 0.70, 0.60, 0.65, 0.62, 0.90, 0.95]  # peaks at epoch
 
 
 def _card():
-    return ModelCard("mlp", {"hidden_sizes": [4], "batch_norm": False, "dropout": 0.0}, ["a", "b", "c"], 1,
-                     [2, 2], 3, {"kind": "none"})
+    return ModelCard(
+        "mlp",
+        {"hidden_sizes": [4], "batch_norm": False, "dropout": 0.0},
+        ["a", "b", "c"],
+        1,
+        [2, 2],
+        3,
+        {"kind": "none"},
+    )
 
 
 def test_early_stopping_restores_the_best_checkpoint(tmp_path):
@@ -29,8 +36,13 @@ def test_early_stopping_restores_the_best_checkpoint(tmp_path):
     monitor = Monitor("accuracy", "max")
     best = BestWeights(model, monitor)
     best.attach(evaluator, lambda: trainer.state.epoch)
-    checkpoint = best_checkpoint(model, SafetensorsSaver(tmp_path, _card(), lambda: trainer.state.epoch), monitor,
-                                 keep=2, epoch_fn=lambda: trainer.state.epoch)
+    checkpoint = best_checkpoint(
+        model,
+        SafetensorsSaver(tmp_path, _card(), lambda: trainer.state.epoch),
+        monitor,
+        keep=2,
+        epoch_fn=lambda: trainer.state.epoch,
+    )
     evaluator.add_event_handler(Events.COMPLETED, checkpoint)
     evaluator.add_event_handler(Events.COMPLETED, EarlyStopping(2, monitor.score, trainer))
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run([0]))

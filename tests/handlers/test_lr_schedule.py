@@ -17,11 +17,15 @@ def _lrs(name, warmup=0.0, metric_values=None, **kwargs):
     trainer = Engine(lambda e, b: None)
     evaluator = Engine(lambda e, b: None)
     values = iter(metric_values or [])
-    evaluator.add_event_handler(Events.COMPLETED, lambda e: e.state.metrics.update(accuracy=next(values, 0.0)))
+    evaluator.add_event_handler(
+        Events.COMPLETED, lambda e: e.state.metrics.update(accuracy=next(values, 0.0))
+    )
     options = ScheduleOptions(name, LR, EPOCHS, STEPS, warmup_epochs=warmup, **kwargs)
     attach_lr_schedule(options, optimizer, trainer, evaluator, Monitor("accuracy", "max"))
     seen = []
-    trainer.add_event_handler(Events.ITERATION_STARTED, lambda e: seen.append(optimizer.param_groups[0]["lr"]))
+    trainer.add_event_handler(
+        Events.ITERATION_STARTED, lambda e: seen.append(optimizer.param_groups[0]["lr"])
+    )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0]))
     trainer.run(range(STEPS), max_epochs=EPOCHS)
     return seen

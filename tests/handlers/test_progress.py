@@ -12,7 +12,9 @@ def test_non_terminal_output_is_one_plain_line_per_epoch():
     evaluator.add_event_handler(Events.COMPLETED, lambda e: e.state.metrics.update(accuracy=0.9, loss=0.3))
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(loss=0.5))
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run([0]))
-    reporter = ProgressReporter(3, lambda: trainer.state.epoch, log_every=1, lr_fn=lambda: 0.01, stream=stream)
+    reporter = ProgressReporter(
+        3, lambda: trainer.state.epoch, log_every=1, lr_fn=lambda: 0.01, stream=stream
+    )
     assert reporter.use_bars is False  # StringIO is not a terminal
     reporter.attach(trainer, evaluator)
     trainer.run(range(20), max_epochs=3)

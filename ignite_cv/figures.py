@@ -1,0 +1,244 @@
+"""Matplotlib figures for reports and TensorBoard, drawn without pyplot.
+
+Why no pyplot: pyplot keeps global figure state and picks a GUI backend, which leaks memory in long runs and
+breaks on headless machines and in worker threads. Every figure here is a bare
+:class:`matplotlib.figure.Figure` attached to the non-interactive Agg canvas; nothing global is touched,
+and a figure is freed like any Python object. Save with :func:`save_figure` (atomic) or hand to
+``SummaryWriter.add_figure``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "confusion_matrix_figure",
+    "image_grid_figure",
+    "roc_figure",
+    "save_figure",
+    "short_label",
+    "text_figure",
+]
+
+#: Above this many classes the confusion matrix shows colour only: per-cell numbers would be unreadable.
+CELL_TEXT_MAX_CLASSES = 20
+#: Tick labels longer than this are shortened with an ellipsis.
+MAX_LABEL_CHARS = 24
+#: Image-grid titles wrap (at spaces) beyond this many characters, about one cell width at 7 pt.
+GRID_TITLE_CHARS = 30
+#: Above this many curves the ROC legend is dropped (the per-class AUCs are in roc.json).
+ROC_LEGEND_MAX_CURVES = 20
+
+
+def _new_figure(width_in: float, height_in: float, dpi: int = 100) -> Figure:
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def short_label(name: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """Shorten a class name for a tick label or title: at most ``limit`` characters, ``…`` when cut."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def confusion_matrix_figure(cm: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Confusion matrix: rows are true classes, columns predicted; colour is the row-normalised fraction.
+
+    Colour = count / number of samples of that true class (per-class recall on the diagonal), so rare
+    classes are as visible as common ones; a class with no samples gets an empty (white) row. Cells show
+    the raw count (and the row percentage) when there are at most :data:`CELL_TEXT_MAX_CLASSES` classes;
+    above that the figure is colour only, with smaller tick labels, so 100 classes stay legible.
+    """
+    cm = np.asarray(cm)
+    n = len(class_names)
+    if cm.ndim != 2 or cm.shape != (n, n):
+        raise ValueError(f"confusion matrix shape {cm.shape} does not match {n} class names")
+    row_sums = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, row_sums, out=np.zeros(cm.shape, dtype=np.float64), where=row_sums > 0)
+
+    side = float(np.clip(1.5 + 0.55 * n, 4.5, 18.0))
+    fig = _new_figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    image = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+
+    cell_points = side * 72.0 * 0.8 / n  # rough height of one cell in points
+    label_size = float(np.clip(0.6 * cell_points, 4.0, 10.0))
+    labels = [short_label(str(name)) for name in class_names]
+    ax.set_xticks(range(n), labels, rotation=90 if n > 6 else 45, ha="center" if n > 6 else "right")
+    ax.set_yticks(range(n), labels)
+    ax.tick_params(labelsize=label_size)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix (n = {int(cm.sum())})")
+
+    if n <= CELL_TEXT_MAX_CLASSES:
+        cell_size = float(np.clip(140.0 / n, 5.0, 11.0))
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j] == 0 and i != j:
+                    continue
+                text = f"{int(cm[i, j])}\n{100 * frac[i, j]:.0f}%" if n <= 10 else f"{int(cm[i, j])}"
+                color = "white" if frac[i, j] > 0.5 else "black"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=cell_size)
+    return fig
+
+
+def roc_figure(curves: dict[str, Any]) -> Figure:
+    """ROC curves from :func:`ignite_cv.roc.roc_curves`'s dict: one line per class, chance diagonal.
+
+    The title carries the overall AUC (binary, or macro one-vs-rest); legend entries carry each class's AUC
+    (dropped above :data:`ROC_LEGEND_MAX_CURVES` curves). With no curve (a single class in the labels) the
+    figure says why instead of being blank.
+    """
+    per_class = curves.get("curves", {})
+    fig = _new_figure(6.5, 6.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
+    many = len(per_class) > 10
+    cmap = None if len(per_class) <= 10 else ("tab20" if len(per_class) <= 20 else "viridis")
+    for index, (name, curve) in enumerate(per_class.items()):
+        color = None if cmap is None else colormaps[cmap](index / max(len(per_class) - 1, 1))
+        ax.plot(
+            curve["fpr"],
+            curve["tpr"],
+            linewidth=0.8 if many else 1.8,
+            alpha=0.7 if many else 1.0,
+            color=color,
+            label=f"{short_label(str(name))} (AUC {curve['auc']:.3f})",
+        )
+    auc = curves.get("auc")
+    kind = "macro one-vs-rest AUC" if curves.get("average") == "macro_ovr" else "AUC"
+    auc_text = "undefined" if auc is None or not math.isfinite(auc) else f"{auc:.4f}"
+    ax.set_title(f"ROC ({kind} = {auc_text})")
+    if not per_class:
+        ax.text(0.5, 0.35, "no ROC curve: the labels need\nboth positives and negatives", ha="center")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.grid(alpha=0.3)
+    if len(per_class) <= ROC_LEGEND_MAX_CURVES:
+        ax.legend(loc="lower right", fontsize=8 if len(per_class) <= 10 else 6)
+    else:
+        ax.text(
+            0.98,
+            0.03,
+            f"{len(per_class)} one-vs-rest curves; per-class AUCs in roc.json",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            transform=ax.transAxes,
+        )
+    return fig
+
+
+def _to_nchw_uint8(images: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    array = np.asarray(images)
+    if array.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0..255), got {array.dtype}")
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape (N, C, H, W) with C 1 (grey) or 3 (RGB), got {array.shape}")
+    return array
+
+
+def image_grid_figure(
+    images: np.ndarray | torch.Tensor,
+    titles: Sequence[str],
+    title_colors: Sequence[str] | None = None,
+    ncols: int = 8,
+) -> Figure:
+    """A grid of uint8 images ``(N, C, H, W)`` (C = 1 grey or 3 RGB), each with a small title.
+
+    Used for "most confidently wrong" test images and for per-epoch validation samples (titles such as
+    ``"pred / true"``, ``title_colors`` green when right and red when wrong). Pixels are drawn as stored
+    (no per-image contrast stretch), grey with a 0..255 grey colormap. ``N = 0`` gives a figure that says
+    so.
+    """
+    array = _to_nchw_uint8(images)
+    count = array.shape[0]
+    if len(titles) != count:
+        raise ValueError(f"{len(titles)} titles for {count} images")
+    if title_colors is not None and len(title_colors) != count:
+        raise ValueError(f"{len(title_colors)} title colours for {count} images")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    if count == 0:
+        return text_figure("no images")
+
+    cols = min(ncols, count)
+    rows = math.ceil(count / cols)
+    height, width = array.shape[2], array.shape[3]
+    cell_w = 1.8
+    # Titles wider than a cell wrap at spaces so neighbours do not overlap.
+    wrapped = [textwrap.fill(str(t), width=GRID_TITLE_CHARS) for t in titles]
+    lines = max(text.count("\n") + 1 for text in wrapped)
+    cell_h = cell_w * height / width + 0.1 + 0.14 * lines
+    fig = _new_figure(cols * cell_w, rows * cell_h)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= count:
+            continue
+        image = array[index]
+        if image.shape[0] == 1:
+            ax.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
+        color = title_colors[index] if title_colors is not None else "black"
+        ax.set_title(wrapped[index], fontsize=7, color=color)
+    return fig
+
+
+def text_figure(text: str, width_in: float = 6.0, height_in: float = 1.5) -> Figure:
+    """A small figure showing one message: a visible placeholder where a plot would be empty."""
+    fig = _new_figure(width_in, height_in)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
+    return fig
+
+
+def _file_mode() -> int:
+    """Mode a plainly created file gets (0o666 minus the umask); read once, as os.umask must set to read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: ``mkstemp`` creates 0600 files; written files get the usual umask-based mode instead.
+FILE_MODE = _file_mode()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` atomically: render into a temp file in the same folder, then ``os.replace``.
+
+    A reader (TensorBoard, a browser, a crash) never sees a half-written image. The format follows the
+    suffix (``.png``, ``.pdf``, ``.svg``...). Missing parent folders are created. Returns the path.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format=fmt, dpi=dpi)
+        os.chmod(tmp_name, FILE_MODE)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

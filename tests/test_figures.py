@@ -1,0 +1,129 @@
+"""Figure helpers: render without pyplot, save atomically, handle grey/RGB and 2..100 classes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ignite_cv.figures import (
+    CELL_TEXT_MAX_CLASSES,
+    confusion_matrix_figure,
+    image_grid_figure,
+    roc_figure,
+    save_figure,
+)
+
+
+def open_png(path):
+    with Image.open(path) as image:
+        image.load()
+        return image.size
+
+
+def test_no_pyplot(tmp_path):
+    # Figures must not touch pyplot's global state; checked in a fresh interpreter because other tests
+    # (TensorBoard's add_figure) may import pyplot in this one.
+    code = (
+        "import sys, numpy as np\n"
+        "from ignite_cv.figures import confusion_matrix_figure, save_figure\n"
+        f"save_figure(confusion_matrix_figure(np.eye(3, dtype=int), 'abc'), {str(tmp_path / 'cm.png')!r})\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "MPLBACKEND": "TkAgg"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert (tmp_path / "cm.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("num_classes", [2, 7, 100])
+def test_confusion_matrix_figure(tmp_path, num_classes):
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 20, size=(num_classes, num_classes))
+    cm[0] = 0  # a class without samples must not divide by zero
+    fig = confusion_matrix_figure(cm, [f"c{k}" for k in range(num_classes)])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    if num_classes <= CELL_TEXT_MAX_CLASSES:
+        assert any(t.startswith(str(cm[1, 1])) for t in texts)
+    else:
+        assert texts == []
+    tick_labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert tick_labels == [f"c{k}" for k in range(num_classes)]
+    width, height = open_png(save_figure(fig, tmp_path / "cm.png"))
+    assert width > 100 and height > 100
+
+
+def test_confusion_matrix_shape_checked():
+    with pytest.raises(ValueError):
+        confusion_matrix_figure(np.zeros((3, 3)), ["a", "b"])
+
+
+def test_roc_figure_empty_and_full(tmp_path):
+    curves = {
+        "auc": 0.75,
+        "average": "binary",
+        "curves": {
+            "dog": {"fpr": [0, 0.5, 1], "tpr": [0, 1, 1], "thresholds": [None, 0.5, 0.1], "auc": 0.75}
+        },
+    }
+    fig = roc_figure(curves)
+    assert "0.7500" in fig.axes[0].get_title()
+    assert open_png(save_figure(fig, tmp_path / "roc.png"))[0] > 100
+    empty = roc_figure({"auc": None, "average": "macro_ovr", "curves": {}})
+    assert "undefined" in empty.axes[0].get_title()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_image_grid_grey_and_rgb(tmp_path, channels):
+    images = torch.randint(0, 256, (5, channels, 12, 16), dtype=torch.uint8)
+    titles = [f"t{i}" for i in range(5)]
+    colors = ["green", "red", "green", "red", "green"]
+    fig = image_grid_figure(images, titles, colors, ncols=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 5 and len(fig.axes) == 6  # 2 rows x 3 columns, last cell blank
+    assert [ax.get_title() for ax in shown] == titles  # short titles are not wrapped
+    assert shown[1].title.get_color() == "red"
+    first = shown[0].images[0].get_array()
+    expected = images[0, 0].numpy() if channels == 1 else images[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(np.asarray(first), expected)
+    assert open_png(save_figure(fig, tmp_path / "grid.png"))[0] > 100
+
+
+def test_image_grid_rejects_float_and_mismatched_titles():
+    with pytest.raises(ValueError):
+        image_grid_figure(np.zeros((2, 3, 4, 4), dtype=np.float32), ["a", "b"])
+    with pytest.raises(ValueError):
+        image_grid_figure(np.zeros((2, 3, 4, 4), dtype=np.uint8), ["a"])
+    assert image_grid_figure(np.zeros((0, 1, 4, 4), dtype=np.uint8), []).texts
+
+
+def test_save_figure_atomic(tmp_path, monkeypatch):
+    fig = image_grid_figure(np.zeros((1, 1, 4, 4), dtype=np.uint8), ["x"])
+    target = tmp_path / "sub" / "fig.png"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", boom)
+    with pytest.raises(RuntimeError):
+        save_figure(fig, target)
+    assert target.read_bytes() == b"old"  # the old file is intact
+    assert [p.name for p in target.parent.iterdir()] == ["fig.png"]  # no temp file left behind
+    monkeypatch.undo()
+    save_figure(fig, target)
+    assert open_png(target)[0] > 0
+
+
+def test_image_grid_wraps_long_titles():
+    title = "a_rather_long_name (p=0.97) / another_long_name"
+    fig = image_grid_figure(np.zeros((1, 3, 4, 4), dtype=np.uint8), [title])
+    shown = fig.axes[0].get_title()
+    assert "\n" in shown and shown.replace("\n", " ") == title

@@ -1,0 +1,104 @@
+"""End to end on digits (bundled with scikit-learn, offline): run folder, summary, checkpoints, output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.recipe_utils import REPO, load_recipe, run_script
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    recipe = load_recipe("tinyvgg")
+    summary = recipe.run_recipe(
+        recipe.TinyVGGRecipe,
+        argv=[
+            "--epochs",
+            str(EPOCHS),
+            "--output-dir",
+            str(out),
+            "--run-name",
+            "digits",
+            "--workers",
+            "0",
+            "--hidden-units",
+            "8",
+            "--image-grid-every",
+            "1",
+        ],
+    )
+    return out / "digits", summary
+
+
+def test_run_folder_holds_everything_a_run_promises(digits_run):
+    run_dir, summary = digits_run
+    assert summary["run_dir"] == str(run_dir)
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == EPOCHS
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
+    assert {"train/loss", "val/loss", "val/accuracy", "val/roc_auc", "lr"} <= set(rows[0])
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert list((run_dir / "checkpoints").glob("best_epoch=*.safetensors"))
+    assert len(list((run_dir / "checkpoints").glob("last_epoch=*.safetensors"))) == 1
+    saved = json.loads((run_dir / "summary.json").read_text())
+    assert saved["test"]["accuracy"] > 0.8
+    assert saved["epochs_run"] == EPOCHS
+    assert saved["best"]["metric"] == "accuracy" and 1 <= saved["best"]["epoch"] <= EPOCHS
+    assert saved["params"]["total"] == saved["params"]["trainable"] > 0
+    assert saved["wall_time_s"] > 0
+    report = run_dir / "report"
+    cm_rows = (report / "confusion_matrix.csv").read_text().splitlines()[1:]
+    assert sum(int(v) for row in cm_rows for v in row.split(",")[1:]) == saved["data"]["test"]
+
+
+def test_tensorboard_has_train_val_lr_text_and_images(digits_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = digits_run
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "tensors": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr/group_0"} <= scalars
+    assert len(events.Scalars("val/accuracy")) == EPOCHS
+    assert events.Tags()["images"], "validation image grid missing"
+    text_tags = set(events.Tags()["tensors"])
+    assert any("config" in t for t in text_tags) and any("summary" in t for t in text_tags)
+
+
+def test_checkpoint_alone_reproduces_test_metrics_in_a_fresh_process(digits_run, tmp_path):
+    run_dir, summary = digits_run
+    script = f"""
+import json, torch
+from types import SimpleNamespace
+from ignite_cv.weights import load_model
+from ignite_cv.pipeline.normalize import build_normalizer
+from ignite_cv.data.sources import load_data
+model, card = load_model({summary["best_checkpoint"]!r})
+config = json.load(open({str(run_dir / "config.json")!r}))
+data = load_data(SimpleNamespace(**config), config["seed"])
+x = build_normalizer(card.normalization)(data.test.images.float() / 255)
+with torch.no_grad():
+    logits = model(x)
+pred = logits.argmax(1) if logits.shape[1] > 1 else (logits[:, 0] > 0).long()
+print(json.dumps({{"accuracy": (pred == data.test.labels).float().mean().item()}}))
+"""
+    result = run_script(["-c", script], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fresh = json.loads(result.stdout.strip().splitlines()[-1])
+    assert fresh["accuracy"] == pytest.approx(summary["test"]["accuracy"], abs=1e-6)
+
+
+def test_output_to_a_file_is_one_line_per_epoch(tmp_path):
+    result = run_script(
+        [str(REPO / "recipes" / "mlp.py"), "--epochs", "2", "--output-dir", str(tmp_path), "--workers", "0"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"]
+    assert result.stdout.strip().splitlines()[-1].startswith("run folder: ")
