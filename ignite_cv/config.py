@@ -44,7 +44,7 @@ class OptimOptions:
     scheduler: str = option(
         "onecycle", "learning-rate schedule", choices=("plateau", "cosine", "step", "onecycle", "none")
     )
-    warmup_epochs: float = option(
+    lr_warmup_epochs: float = option(
         0.0, "linear warm-up from lr/10 to lr over this many epochs (not for onecycle)"
     )
     step_size: int = option(10, "epochs between LR decays (--scheduler step)")

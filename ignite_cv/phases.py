@@ -29,7 +29,7 @@ class Phase:
     weight_decay: float
     momentum: float = 0.9
     scheduler: str = "none"
-    warmup_epochs: float = 0.0
+    lr_warmup_epochs: float = 0.0
     patience: int = 0
     prepare: Callable[[nn.Module], dict] | None = None
     info: dict = field(default_factory=dict)
@@ -64,7 +64,69 @@ def single_phase(config) -> list[Phase]:
             weight_decay=config.weight_decay,
             momentum=config.momentum,
             scheduler=config.scheduler,
-            warmup_epochs=config.warmup_epochs,
+            lr_warmup_epochs=config.lr_warmup_epochs,
             patience=config.patience,
         )
     ]
+
+
+def plan_phases(config, model: nn.Module) -> list[Phase]:
+    """The phases of ``config.mode``: scratch (one phase), extract (frozen backbone), or finetune
+    (a head-only warm-up of ``warmup_epochs``, then the last ``unfreeze`` blocks for the rest of
+    ``epochs``). Head phases use ``head_optimizer``/``head_lr``; the fine-tuning phase uses the
+    main ``optimizer``/``lr``/``momentum``/``weight_decay``."""
+    mode = getattr(config, "mode", "scratch")
+    if mode == "scratch":
+        return single_phase(config)
+    from ignite_cv.models import freezing
+
+    def freeze(m: nn.Module) -> dict:
+        freezing.freeze_backbone(m)
+        return _trainable_summary(freezing.describe_trainable(m))
+
+    def unfreeze(m: nn.Module) -> dict:
+        freezing.unfreeze_last(m, config.unfreeze)
+        return _trainable_summary(freezing.describe_trainable(m))
+
+    head = dict(
+        optimizer=config.head_optimizer,
+        lr=config.head_lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        scheduler=config.scheduler,
+        lr_warmup_epochs=config.lr_warmup_epochs,
+        patience=config.patience,
+        prepare=freeze,
+    )
+    if mode == "extract":
+        return [Phase(name="extract", epochs=config.epochs, **head)]
+    if config.warmup_epochs >= config.epochs:
+        raise UserError(
+            f"--warmup-epochs {config.warmup_epochs} leaves no epochs to fine-tune "
+            f"in --epochs {config.epochs}",
+            "lower --warmup-epochs or raise --epochs (it counts both phases)",
+        )
+    phases = [] if config.warmup_epochs == 0 else [Phase(name="warmup", epochs=config.warmup_epochs, **head)]
+    phases.append(
+        Phase(
+            name="finetune",
+            epochs=config.epochs - config.warmup_epochs,
+            optimizer=config.optimizer,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            momentum=config.momentum,
+            scheduler=config.scheduler,
+            lr_warmup_epochs=config.lr_warmup_epochs,
+            patience=config.patience,
+            prepare=unfreeze,
+        )
+    )
+    return phases
+
+
+def _trainable_summary(description: dict) -> dict:
+    return {
+        "unfrozen_blocks": description["trainable_blocks"],
+        "num_unfrozen_blocks": len(description["trainable_blocks"]),
+        "trainable_layers": description["trainable_layers"],
+    }

@@ -9,6 +9,7 @@ Runs in every process of a distributed job (``idist.Parallel``: plain, spawned w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,8 @@ from ignite_cv.handlers.progress import ProgressReporter
 from ignite_cv.handlers.tensorboard import RunTensorBoard, ValidationImageGrid
 from ignite_cv.metrics import evaluation_metrics, scalar_metrics, training_metrics
 from ignite_cv.models import build_model, model_arg_names
-from ignite_cv.phases import Phase, make_optimizer, single_phase
+from ignite_cv.models.freezing import check_mode, set_train_mode
+from ignite_cv.phases import Phase, make_optimizer, plan_phases
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
@@ -52,6 +54,8 @@ from ignite_cv.weights import ModelCard, load_model, unwrap
 
 #: Decoded data up to this size is kept in host memory as one uint8 tensor (no DataLoader per epoch).
 HOST_MEMORY_BUDGET = 4 * 2**30
+#: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
+STATS_CACHE = ".stats-cache"
 
 
 def fit(config) -> dict | None:
@@ -135,20 +139,10 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     train_loader = build_loader(data.train, batch_size=per_process_batch, train=True, **loader_args)
     val_loader = build_loader(data.val, batch_size=per_process_batch, train=False, **loader_args)
 
-    # --- run folder (rank 0) ------------------------------------------------------------------------
-    run = RunFolder.create(config.output_dir, config.recipe, config.run_name) if rank == 0 else None
-    if run is not None:
-        run.write_json("config.json", config.to_dict())
-        if data.skipped:
-            run.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
     _say(
         f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
         f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
-        + (
-            f"; skipped {len(data.skipped)} unreadable files (listed in data_skipped.txt)"
-            if data.skipped
-            else ""
-        )
+        + (f"; skipped {len(data.skipped)} unreadable files" if data.skipped else "")
     )
 
     # --- task, batch pipeline, model ---------------------------------------------------------------
@@ -158,32 +152,24 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         data.channels,
         _uint8_batches(data.train, per_process_batch, config.workers),
         fingerprint_split(data.train),
-        Path(run.path) if run is not None else None,
+        Path(config.output_dir) / STATS_CACHE,
     )
     augmentation = build_augmentation(config, data.channels, data.image_size)
     if augmentation is not None and hasattr(augmentation, "reseed"):
-        augmentation.reseed(config.seed + rank)
+        augmentation.reseed(config.seed + rank)  # each rank augments differently
     pipeline = BatchPipeline(build_normalizer(normalization), augmentation).to(device)
-    arch_args = {
-        name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)
-    }
-    arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
-    model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
-    model_report = _load_initial_weights(model, config, data.channels)
-    if model_report:
-        _say(model_report)
+    model, card = _build_model(config, data, task, normalization)
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    card = ModelCard(
-        arch=config.model,
-        arch_args=arch_args,
-        class_names=list(data.class_names),
-        in_channels=data.channels,
-        image_size=list(data.image_size),
-        num_outputs=task.num_outputs,
-        normalization=normalization,
-    )
+
+    # --- run folder (rank 0), only once every input has been checked --------------------------------
+    run = RunFolder.create(config.output_dir, config.recipe, config.run_name) if rank == 0 else None
+    if run is not None:
+        run.write_json("config.json", config.to_dict())
+        if data.skipped:
+            run.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
+            _say(f"unreadable files skipped: {len(data.skipped)}, listed in {run.path / 'data_skipped.txt'}")
 
     # --- evaluator, monitor, shared handlers -------------------------------------------------------
     step_options = StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps)
@@ -270,12 +256,6 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         _say(f"run folder: {run.path}")
 
 
-def plan_phases(config, model: nn.Module) -> list[Phase]:
-    """The phases ``config`` asks for (transfer-learning modes when the recipe has them)."""
-    planner = getattr(config, "plan_phases", None)
-    return planner(model) if callable(planner) else single_phase(config)
-
-
 def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) -> dict:
     config = ctx.config
     phase_start = time.perf_counter()
@@ -286,7 +266,6 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
             phase.optimizer, train_model.parameters(), phase.lr, phase.weight_decay, phase.momentum
         )
     )
-    train_mode = getattr(config, "train_mode", None)
     trainer = create_trainer(
         train_model,
         optimizer,
@@ -295,7 +274,7 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         ctx.device,
         StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps),
         make_grad_scaler(ctx.device, config.amp),
-        train_mode=train_mode(config) if callable(train_mode) else None,
+        train_mode=functools.partial(set_train_mode, train_bn=getattr(config, "train_bn", False)),
     )
     offset_epoch, offset_iter = ctx.epoch, ctx.iteration
 
@@ -319,7 +298,7 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         phase.lr,
         phase.epochs,
         steps,
-        phase.warmup_epochs,
+        phase.lr_warmup_epochs,
         config.step_size,
         config.gamma,
         config.plateau_patience,
@@ -339,7 +318,7 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
     lr_fn = lambda: optimizer.param_groups[0]["lr"]  # noqa: E731
     if ctx.run is not None:
         progress = ProgressReporter(
-            _planned_epochs(config),
+            config.epochs,
             lambda: ctx.epoch,
             config.log_every,
             lr_fn,
@@ -502,9 +481,32 @@ def _per_process_batch(global_batch: int, world: int) -> int:
     return global_batch // world
 
 
-def _planned_epochs(config) -> int:
-    planned = getattr(config, "planned_epochs", None)
-    return planned() if callable(planned) else config.epochs
+def _build_model(config, data: DataBundle, task: ClassificationTask, normalization: dict):
+    """The registry model with its initial weights (checked against the transfer mode) and its card."""
+    arch_args = {
+        name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)
+    }
+    arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
+    model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
+    mode, weights = getattr(config, "mode", "scratch"), getattr(config, "weights", "none")
+    check_mode(model, mode, weights, getattr(config, "unfreeze", "all"))
+    if mode != "scratch" and weights == "none":
+        _say(
+            f"warning: --mode {mode} with --weights none trains on a random frozen backbone (a baseline)"
+        )
+    report = _load_initial_weights(model, config, data.channels)
+    if report:
+        _say(report)
+    card = ModelCard(
+        arch=config.model,
+        arch_args=arch_args,
+        class_names=list(data.class_names),
+        in_channels=data.channels,
+        image_size=list(data.image_size),
+        num_outputs=task.num_outputs,
+        normalization=normalization,
+    )
+    return model, card
 
 
 def _load_initial_weights(model: nn.Module, config, channels: int) -> str | None:

@@ -29,12 +29,13 @@ class Split:
         if (self.images is None) == (self.files is None):
             raise ValueError("a Split holds exactly one of `images` and `files`")
         if self.labels.dtype != torch.int64 or self.labels.ndim != 1:
-            raise ValueError(f"labels must be int64 of shape (N,), got {self.labels.dtype} {tuple(self.labels.shape)}")
+            raise ValueError(
+                f"labels must be int64 of shape (N,), got {self.labels.dtype} {tuple(self.labels.shape)}"
+            )
         if self.images is not None:
             if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-                raise ValueError(
-                    f"images must be uint8 of shape (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
-                )
+                got = f"{self.images.dtype} {tuple(self.images.shape)}"
+                raise ValueError(f"images must be uint8 of shape (N, C, H, W), got {got}")
             if len(self.images) != len(self.labels):
                 raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         elif len(self.files) != len(self.labels):

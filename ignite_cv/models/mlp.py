@@ -48,4 +48,6 @@ def mlp(
     batch_norm: bool = True,
     dropout: float = 0.2,
 ) -> MLP:
-    return MLP(in_channels * image_size[0] * image_size[1], num_outputs, tuple(hidden_sizes), batch_norm, dropout)
+    return MLP(
+        in_channels * image_size[0] * image_size[1], num_outputs, tuple(hidden_sizes), batch_norm, dropout
+    )

@@ -51,9 +51,7 @@ def get_builder(name: str) -> ModelBuilder:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UserError(
-            f"unknown model {name!r}", f"choose one of: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise UserError(f"unknown model {name!r}", f"choose one of: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def build_model(
