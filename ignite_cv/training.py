@@ -126,18 +126,9 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     # --- data -------------------------------------------------------------------------------------
     data = load_data(config, config.seed)
     data = _place_data(data, config, device)
-    per_process_batch = _per_process_batch(config.batch_size, world)
-    on_device = data.train.images is not None and data.train.images.device.type == device.type
-    loader_args = dict(
-        device=device if on_device else torch.device("cpu"),
-        seed=config.seed,
-        rank=rank,
-        world_size=world,
-        workers=config.workers,
-        pin_memory=device.type == "cuda",
-    )
-    train_loader = build_loader(data.train, batch_size=per_process_batch, train=True, **loader_args)
-    val_loader = build_loader(data.val, batch_size=per_process_batch, train=False, **loader_args)
+    _per_process_batch(config.batch_size, world)  # a batch smaller than the world fails here, early
+    train_loader = make_loader(config, data, data.train, train=True, device=device)
+    val_loader = make_loader(config, data, data.val, train=False, device=device)
 
     _say(
         f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
@@ -150,7 +141,7 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     normalization = resolve_normalization(
         config,
         data.channels,
-        _uint8_batches(data.train, per_process_batch, config.workers),
+        _uint8_batches(config, data),
         fingerprint_split(data.train),
         Path(config.output_dir) / STATS_CACHE,
     )
@@ -304,7 +295,8 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         config.plateau_patience,
     )
     # Handlers this phase adds to the shared evaluator; removed when the phase ends.
-    handles = attach_lr_schedule(schedule, optimizer, trainer, ctx.evaluator, ctx.monitor)
+    attached = attach_lr_schedule(schedule, optimizer, trainer, ctx.evaluator, ctx.monitor)
+    handles = list(attached.evaluator_handles)
     stopper = None
     if phase.patience > 0:
         stopper = EarlyStopping(phase.patience, ctx.monitor.score, trainer)
@@ -366,19 +358,8 @@ def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]
     model = ctx.model
     if best_file is not None:
         model, _ = load_model(best_file, ctx.device)
-    rank, world = idist.get_rank(), idist.get_world_size()
-    on_device = ctx.data.test.images is not None and ctx.data.test.images.device.type == ctx.device.type
-    loader = build_loader(
-        ctx.data.test,
-        batch_size=_per_process_batch(ctx.config.batch_size, world),
-        train=False,
-        device=ctx.device if on_device else torch.device("cpu"),
-        seed=ctx.config.seed,
-        rank=rank,
-        world_size=world,
-        workers=ctx.config.workers,
-        pin_memory=ctx.device.type == "cuda",
-    )
+    world = idist.get_world_size()
+    loader = make_loader(ctx.config, ctx.data, ctx.data.test, train=False, device=ctx.device)
     options = StepOptions(ctx.config.amp, ctx.config.channels_last)
     tester = create_evaluator(
         model, ctx.task, ctx.pipeline, ctx.device, options, evaluation_metrics(ctx.task, ctx.device)
@@ -451,20 +432,51 @@ def _place_data(data: DataBundle, config, device: torch.device) -> DataBundle:
     return dataclasses.replace(data, train=splits[0], val=splits[1], test=splits[2])
 
 
-def _uint8_batches(split, batch_size: int, workers: int):
-    """A factory of uint8 batches over the training split, for normalization statistics."""
+def make_loader(
+    config,
+    data: DataBundle,
+    split,
+    *,
+    train: bool,
+    device: torch.device,
+    batch_size: int | None = None,
+    shard: bool = True,
+):
+    """The loader of one split for this process: its shard (unless ``shard=False``), uint8 batches.
+
+    In-memory splits are iterated where their tensors live (the device, with ``--data-on-device``);
+    file splits are decoded in DataLoader workers and pinned for non-blocking copies to a GPU.
+    """
+    rank, world = (idist.get_rank(), idist.get_world_size()) if shard else (0, 1)
+    return build_loader(
+        split,
+        batch_size=batch_size or _per_process_batch(config.batch_size, world),
+        train=train,
+        device=split.images.device if split.in_memory else torch.device("cpu"),
+        seed=config.seed,
+        rank=rank,
+        world_size=world,
+        workers=config.workers,
+        pin_memory=device.type == "cuda",
+        image_size=data.image_size,
+        channels=data.channels,
+        center_crop=config.center_crop,
+    )
+
+
+def _uint8_batches(config, data: DataBundle):
+    """A factory of uint8 batches over the whole training split (every rank sees all of it), for
+    normalization statistics; never validation or test data."""
 
     def batches():
-        loader = build_loader(
-            split,
-            batch_size=max(batch_size, 256),
+        loader = make_loader(
+            config,
+            data,
+            data.train,
             train=False,
             device=torch.device("cpu"),
-            seed=0,
-            rank=0,
-            world_size=1,
-            workers=workers,
-            pin_memory=False,
+            batch_size=max(config.batch_size, 256),
+            shard=False,
         )
         for images, _ in loader:
             yield images
@@ -491,9 +503,7 @@ def _build_model(config, data: DataBundle, task: ClassificationTask, normalizati
     mode, weights = getattr(config, "mode", "scratch"), getattr(config, "weights", "none")
     check_mode(model, mode, weights, getattr(config, "unfreeze", "all"))
     if mode != "scratch" and weights == "none":
-        _say(
-            f"warning: --mode {mode} with --weights none trains on a random frozen backbone (a baseline)"
-        )
+        _say(f"warning: --mode {mode} with --weights none trains on a random frozen backbone (a baseline)")
     report = _load_initial_weights(model, config, data.channels)
     if report:
         _say(report)

@@ -68,25 +68,35 @@ class ScheduleOptions:
         return round(self.warmup_epochs * self.steps_per_epoch)
 
 
+@dataclass
+class AttachedSchedule:
+    """A schedule attached to a phase: the scheduler (None when constant) and its evaluator handles."""
+
+    scheduler: object | None
+    evaluator_handles: list
+
+
 def attach_lr_schedule(
     options: ScheduleOptions,
     optimizer: torch.optim.Optimizer,
     trainer: Engine,
     evaluator: Engine | None = None,
     monitor: Monitor | None = None,
-):
+) -> AttachedSchedule:
     """Build the schedule named in ``options`` and attach it.
 
-    Returns the handles of handlers added to the *evaluator* (the plateau schedule), which outlives
-    the phase's trainer: the caller removes them when the phase ends.
+    Returns the scheduler (``state_dict``-able, None for a constant LR) and the handles of handlers
+    added to the *evaluator* (the plateau schedule), which outlives the phase's trainer: the caller
+    removes them when the phase ends.
     """
     for group in optimizer.param_groups:
         group["lr"] = options.lr
     warmup = options.warmup_steps
     if options.name == "none":
-        if warmup:
-            trainer.add_event_handler(Events.ITERATION_STARTED, _WarmupOnly(optimizer, options))
-        return []
+        scheduler = _WarmupOnly(optimizer, options) if warmup else None
+        if scheduler is not None:
+            trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
+        return AttachedSchedule(scheduler, [])
     if options.name == "plateau":
         if evaluator is None or monitor is None:
             raise ValueError("the plateau schedule needs the evaluator and the monitored metric")
@@ -101,7 +111,7 @@ def attach_lr_schedule(
         handle = evaluator.add_event_handler(Events.COMPLETED, scheduler)
         if warmup:
             trainer.add_event_handler(Events.ITERATION_STARTED, _WarmupOnly(optimizer, options))
-        return [handle]
+        return AttachedSchedule(scheduler, [handle])
     if options.name == "onecycle":
         torch_scheduler = OneCycleLR(optimizer, max_lr=options.lr, total_steps=options.total_steps + 1)
         scheduler = LRScheduler(torch_scheduler)
@@ -125,7 +135,7 @@ def attach_lr_schedule(
             warmup_end_value=options.lr,
         )
     trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
-    return []
+    return AttachedSchedule(scheduler, [])
 
 
 class StepDecayScheduler(ParamScheduler):

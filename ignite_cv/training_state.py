@@ -1,0 +1,186 @@
+"""Training-state checkpoints: everything needed to continue a run exactly where it stopped.
+
+One ``.safetensors`` file per save, in ``<run>/checkpoints/state/``: tensors (model, optimizer state,
+the best weights so far, RNG states) in safetensors; everything else (trainer position, phase,
+schedulers, early stopping, best-k bookkeeping, Python RNG) as JSON in the metadata. Nothing needs
+pickle. Each file carries a SHA-256 checksum of its tensors and JSON, is written atomically (temp
+file, fsync, rename), and only the newest ``keep`` files stay. On resume the newest file whose
+checksum verifies is used; a truncated or corrupt newer file is skipped with a one-line warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from ignite_cv.atomic import atomic_path
+from ignite_cv.errors import UserError
+
+META_KEY = "ignite_cv_state"
+CHECKSUM_KEY = "sha256"
+_NAME = re.compile(r"^state_iter=(\d+)\.safetensors$")
+
+
+def state_filename(global_iteration: int) -> str:
+    return f"state_iter={global_iteration:09d}.safetensors"
+
+
+@dataclass
+class TrainingState:
+    """Tensors by name and a JSON-able ``meta`` dict; ``path`` is where it was read from."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+    path: Path | None = None
+
+
+def _checksum(tensors: Mapping[str, torch.Tensor], meta_json: str) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    digest.update(meta_json.encode())
+    return digest.hexdigest()
+
+
+def save_state(folder: str | Path, global_iteration: int, state: TrainingState, keep: int) -> Path:
+    """Write ``state`` atomically as the file for ``global_iteration``; delete all but the newest ``keep``."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    folder = Path(folder)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.tensors.items()}
+    meta_json = json.dumps(state.meta, sort_keys=True, default=_json_default)
+    metadata = {META_KEY: meta_json, CHECKSUM_KEY: _checksum(tensors, meta_json)}
+    target = folder / state_filename(global_iteration)
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    for old in list_states(folder)[keep:]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def list_states(folder: str | Path) -> list[Path]:
+    """State files in ``folder``, newest (highest iteration) first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def read_state(path: str | Path) -> TrainingState:
+    """Read and verify one state file; ``UserError`` if it is not a valid ignite_cv training state."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(
+            f"{path} is not a readable training state ({str(err).splitlines()[0]})",
+            "resume from an ignite_cv run folder",
+        ) from None
+    if META_KEY not in metadata or CHECKSUM_KEY not in metadata:
+        raise UserError(f"{path} is not an ignite_cv training state", "resume from an ignite_cv run folder")
+    if _checksum(tensors, metadata[META_KEY]) != metadata[CHECKSUM_KEY]:
+        raise UserError(f"{path} fails its checksum (damaged)", "resume from an earlier state")
+    return TrainingState(tensors, json.loads(metadata[META_KEY]), path)
+
+
+def latest_valid_state(folder: str | Path, warn=print) -> TrainingState:
+    """The newest state in ``folder`` that reads and verifies; each one skipped is warned about once."""
+    states = list_states(folder)
+    if not states:
+        raise UserError(f"no training state in {folder}", "the run stopped before its first save; start anew")
+    for path in states:
+        try:
+            return read_state(path)
+        except UserError as err:
+            warn(f"warning: skipping {path.name}: {err}")
+    raise UserError(f"every training state in {folder} is damaged", "start a new run")
+
+
+# --- pieces of a state -----------------------------------------------------------------------------
+
+
+def optimizer_to_state(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split ``optimizer.state_dict()`` into tensors (per-parameter buffers) and JSON (the rest)."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, buffers in state_dict["state"].items():
+        for key, value in buffers.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_state(
+    optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], meta: dict, prefix: str
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    for index, values in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def rng_to_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """Python, NumPy, torch CPU and CUDA generator states."""
+    np_state = np.random.get_state()
+    tensors = {
+        "rng.torch": torch.get_rng_state(),
+        "rng.numpy": torch.from_numpy(np.asarray(np_state[1], dtype=np.uint32).view(np.int32).copy()),
+    }
+    if torch.cuda.is_available():
+        for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = cuda_state
+    version, internal, gauss = random.getstate()
+    meta = {"python": [version, list(internal), gauss], "numpy": [np_state[0], *map(_plain, np_state[2:])]}
+    return tensors, meta
+
+
+def rng_from_state(tensors: Mapping[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    name, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().view(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if torch.cuda.is_available():
+        names = [f"rng.cuda.{i}" for i in range(torch.cuda.device_count())]
+        cuda = [tensors[name] for name in names if name in tensors]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} cannot be stored in a training state")
