@@ -86,6 +86,15 @@ class RunOptions:
     run_name: str = option("", "name of the run folder (default: <recipe>-<timestamp>)")
     nproc_per_node: int = option(0, "spawn this many processes on this machine (0 = one, or torchrun's)")
     backend: str = option("auto", "distributed backend: auto (nccl on GPUs, gloo on CPU), nccl, gloo")
+    resume: str = option(
+        "",
+        "continue a run from its newest valid training state: RUN_DIR, or 'auto' for the newest run of this "
+        "recipe in --output-dir; the run's saved config is used",
+    )
+    checkpoint_every: int = option(
+        0, "also save a training state every N iterations (0 = after each epoch only)"
+    )
+    keep_states: int = option(2, "how many training states (for --resume) to keep")
 
 
 @dataclass

@@ -48,8 +48,19 @@ from ignite_cv.phases import Phase, make_optimizer, plan_phases
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
+from ignite_cv.resume import (
+    PhaseState,
+    SkippingLoader,
+    capture,
+    completed_epochs,
+    restore_phase,
+    restore_shared,
+    resumed_config,
+    state_folder,
+)
 from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
+from ignite_cv.training_state import TrainingState, latest_valid_state, save_state
 from ignite_cv.weights import ModelCard, load_model, unwrap
 
 #: Decoded data up to this size is kept in host memory as one uint8 tensor (no DataLoader per epoch).
@@ -62,6 +73,8 @@ def fit(config) -> dict | None:
     """Train as ``config`` says; returns the summary (in the process that wrote it; else None)."""
     backend = _backend(config)
     nproc = config.nproc_per_node or None
+    if config.resume:
+        config = resumed_config(config)
     result: dict = {}
     with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
         parallel.run(_fit_in_process, config, result)
@@ -127,7 +140,7 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     data = load_data(config, config.seed)
     data = _place_data(data, config, device)
     _per_process_batch(config.batch_size, world)  # a batch smaller than the world fails here, early
-    train_loader = make_loader(config, data, data.train, train=True, device=device)
+    train_loader = SkippingLoader(make_loader(config, data, data.train, train=True, device=device))
     val_loader = make_loader(config, data, data.val, train=False, device=device)
 
     _say(
@@ -155,8 +168,16 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         model = model.to(memory_format=torch.channels_last)
 
     # --- run folder (rank 0), only once every input has been checked --------------------------------
-    run = RunFolder.create(config.output_dir, config.recipe, config.run_name) if rank == 0 else None
-    if run is not None:
+    state = None
+    if config.resume:
+        state = latest_valid_state(state_folder(Path(config.resume)), warn=_say)
+        run = RunFolder(config.resume) if rank == 0 else None
+        if run is not None:
+            MetricsHistory(run.history).truncate(completed_epochs(state))
+        _say(f"resuming {config.resume} from {state.path.name} (epoch {completed_epochs(state)} completed)")
+    else:
+        run = RunFolder.create(config.output_dir, config.recipe, config.run_name) if rank == 0 else None
+    if run is not None and state is None:
         run.write_json("config.json", config.to_dict())
         if data.skipped:
             run.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
@@ -197,11 +218,18 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         if config.image_grid_every > 0:
             _attach_image_grid(ctx, config.image_grid_every)
 
+    if state is not None:
+        restore_shared(ctx, state, best_ckpt, last_ckpt)
+        start -= state.meta["run"]["elapsed_s"]
+
     # --- phases --------------------------------------------------------------------------------------
     total = _count_params(model)
     try:
         for index, phase in enumerate(plan_phases(config, model)):
-            ctx.phase_results.append(_run_phase(ctx, phase, index, best_ckpt, last_ckpt))
+            if state is not None and index < state.meta["phase"]:
+                continue
+            resume_here = state if state is not None and index == state.meta["phase"] else None
+            ctx.phase_results.append(_run_phase(ctx, phase, index, best_ckpt, last_ckpt, resume_here, start))
             if ctx.phase_results[-1].get("stopped_by") == "nonfinite":
                 break
     except NonFiniteLossError as err:
@@ -247,7 +275,15 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         _say(f"run folder: {run.path}")
 
 
-def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) -> dict:
+def _run_phase(
+    ctx: RunContext,
+    phase: Phase,
+    index: int,
+    best_ckpt,
+    last_ckpt,
+    resume: TrainingState | None,
+    run_start: float,
+) -> dict:
     config = ctx.config
     phase_start = time.perf_counter()
     change = phase.prepare(unwrap(ctx.model)) if phase.prepare else {}
@@ -257,6 +293,7 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
             phase.optimizer, train_model.parameters(), phase.lr, phase.weight_decay, phase.momentum
         )
     )
+    scaler = make_grad_scaler(ctx.device, config.amp)
     trainer = create_trainer(
         train_model,
         optimizer,
@@ -264,10 +301,13 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         ctx.pipeline,
         ctx.device,
         StepOptions(config.amp, config.channels_last, config.grad_clip, config.accumulate_steps),
-        make_grad_scaler(ctx.device, config.amp),
+        scaler,
         train_mode=functools.partial(set_train_mode, train_bn=getattr(config, "train_bn", False)),
     )
-    offset_epoch, offset_iter = ctx.epoch, ctx.iteration
+    if resume is not None:
+        offset_epoch, offset_iter = resume.meta["offsets"]["epoch"], resume.meta["offsets"]["iteration"]
+    else:
+        offset_epoch, offset_iter = ctx.epoch, ctx.iteration
 
     def on_epoch_started(engine: Engine) -> None:
         ctx.epoch = offset_epoch + engine.state.epoch
@@ -279,7 +319,8 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
 
     trainer.add_event_handler(Events.EPOCH_STARTED, on_epoch_started)
     trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration)
-    TerminateOnNonFiniteLoss(config.log_every, epoch_offset=offset_epoch).attach(trainer)
+    nonfinite = TerminateOnNonFiniteLoss(config.log_every, epoch_offset=offset_epoch)
+    nonfinite.attach(trainer)
     for name, metric in training_metrics(ctx.task, ctx.device).items():
         metric.attach(trainer, name)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: ctx.evaluator.run(ctx.val_loader))
@@ -333,7 +374,13 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
                 ),
             )
         )
-    if change:
+    phase_state = PhaseState(
+        index, trainer, optimizer, scaler, attached.scheduler, stopper, offset_epoch, offset_iter
+    )
+    _attach_state_saver(ctx, trainer, phase_state, nonfinite, best_ckpt, last_ckpt, run_start)
+    if resume is not None:
+        ctx.train_loader.skip_next(restore_phase(ctx, phase_state, resume))
+    elif change:
         _say(f"phase {phase.name}: {change}")
     try:
         trainer.run(ctx.train_loader, max_epochs=phase.epochs)
@@ -351,6 +398,36 @@ def _run_phase(ctx: RunContext, phase: Phase, index: int, best_ckpt, last_ckpt) 
         **change,
         **phase.info,
     }
+
+
+def _attach_state_saver(ctx, trainer, phase_state, nonfinite, best_ckpt, last_ckpt, run_start) -> None:
+    """Save a training state after each epoch (after evaluation and checkpoints: attached last) and
+    every ``--checkpoint-every`` iterations; never one whose loss went non-finite."""
+    if ctx.run is None:
+        return
+    folder = state_folder(ctx.run.path)
+
+    def save(engine: Engine) -> None:
+        nonfinite.check(engine)
+        if not _weights_finite(ctx.model):  # diverged in this very step: keep the last good state
+            return
+        state = capture(ctx, phase_state, best_ckpt, last_ckpt, time.perf_counter() - run_start)
+        save_state(folder, ctx.iteration, state, ctx.config.keep_states)
+
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, save)
+    if ctx.config.checkpoint_every > 0:
+        every = Events.ITERATION_COMPLETED(every=ctx.config.checkpoint_every)
+        trainer.add_event_handler(every, lambda e: None if _at_epoch_end(e) else save(e))
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    """One host sync: whether every parameter is finite."""
+    flags = [torch.isfinite(p).all() for p in unwrap(model).parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _at_epoch_end(engine: Engine) -> bool:
+    return engine.state.iteration % engine.state.epoch_length == 0
 
 
 def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]:

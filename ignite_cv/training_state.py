@@ -52,7 +52,7 @@ def _checksum(tensors: Mapping[str, torch.Tensor], meta_json: str) -> str:
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())
         digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     digest.update(meta_json.encode())
     return digest.hexdigest()
 

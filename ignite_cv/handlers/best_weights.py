@@ -51,6 +51,20 @@ class BestWeights:
         if self._state is not None:
             unwrap(self.model).load_state_dict(self._state)
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The best weights so far (for a training state); empty before the first evaluation."""
+        return dict(self._state or {})
+
+    def summary_state(self) -> dict:
+        return {"score": self.best_score, "value": self.best_value, "epoch": self.best_epoch}
+
+    def load_summary_state(self, summary: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`summary_state` and :meth:`state_tensors` captured."""
+        self.best_score = summary["score"] if summary["score"] is not None else -math.inf
+        self.best_value = summary["value"]
+        self.best_epoch = summary["epoch"]
+        self._state = dict(tensors) if tensors else None
+
     def summary(self) -> dict:
         return {
             "metric": self.monitor.metric,

@@ -28,9 +28,9 @@ class TerminateOnNonFiniteLoss:
 
     def attach(self, trainer: Engine) -> None:
         trainer.add_event_handler(Events.ITERATION_COMPLETED, self._record)
-        trainer.add_event_handler(Events.ITERATION_COMPLETED(every=self.check_every), self._check)
+        trainer.add_event_handler(Events.ITERATION_COMPLETED(every=self.check_every), self.check)
         # Checked before anything else reacts to the epoch's end (checkpoints, evaluation).
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, self._check)
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, self.check)
 
     def _record(self, trainer: Engine) -> None:
         loss = trainer.state.output["loss"]
@@ -40,7 +40,8 @@ class TerminateOnNonFiniteLoss:
         bad = ~torch.isfinite(loss)
         self._first_bad = torch.where(bad & (self._first_bad == 0), iteration, self._first_bad)
 
-    def _check(self, trainer: Engine) -> None:
+    def check(self, trainer: Engine) -> None:
+        """Read the device flag (one host sync); terminate and raise if a loss was not finite."""
         if self._first_bad is None:
             return
         first_bad = int(self._first_bad.item())

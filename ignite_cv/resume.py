@@ -1,0 +1,201 @@
+"""Resuming a run: find its folder and config, and save/restore the state of a training phase.
+
+What a state holds is listed in :mod:`ignite_cv.training_state`. :class:`PhaseState` is the set of
+objects one phase trains with; :func:`capture` turns them (with the run's shared objects) into a
+:class:`~ignite_cv.training_state.TrainingState`, and :func:`restore_phase` puts one back.
+Determinism: the data order is a function of (seed, epoch), so a state stores only the position
+(phase, epoch, iteration) and the RNG streams; a run resumed with ``--deterministic`` on the CPU
+ends bitwise where the uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine
+
+from ignite_cv.config import load_config_values, make_config
+from ignite_cv.errors import UserError
+from ignite_cv.training_state import (
+    TrainingState,
+    optimizer_from_state,
+    optimizer_to_state,
+    rng_from_state,
+    rng_to_state,
+)
+from ignite_cv.weights import unwrap
+
+STATE_FOLDER = "state"
+
+
+def resolve_resume_dir(config) -> Path:
+    """``--resume RUN_DIR`` or ``auto`` (the newest run folder of this recipe that holds a state)."""
+    if config.resume != "auto":
+        run_dir = Path(config.resume)
+        if not (run_dir / "config.json").is_file():
+            raise UserError(
+                f"--resume {run_dir} is not an ignite_cv run folder (no config.json)",
+                "pass a folder under --output-dir that a run created",
+            )
+        return run_dir
+    base = Path(config.output_dir)
+    candidates = [p for p in base.glob(f"{config.recipe}-*") if (p / "checkpoints" / STATE_FOLDER).is_dir()]
+    if not candidates:
+        raise UserError(
+            f"--resume auto found no resumable {config.recipe} run in {base}",
+            "pass --resume RUN_DIR or start a new run",
+        )
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def resumed_config(config):
+    """The saved config of the run being resumed, pointing ``resume`` at its folder."""
+    run_dir = resolve_resume_dir(config)
+    values = load_config_values(type(config), run_dir / "config.json")
+    values["resume"] = str(run_dir)
+    return make_config(type(config), values)
+
+
+@dataclass
+class PhaseState:
+    """The objects a phase trains with; ``scheduler`` and ``stopper`` may be None."""
+
+    index: int
+    trainer: Engine
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    scheduler: Any
+    stopper: Any
+    offset_epoch: int
+    offset_iteration: int
+
+
+def capture(ctx, phase: PhaseState, best_ckpt, last_ckpt, elapsed_s: float) -> TrainingState:
+    """Everything needed to continue ``phase`` exactly: tensors and JSON."""
+    tensors = {f"model.{k}": v for k, v in unwrap(ctx.model).state_dict().items()}
+    optim_tensors, optim_meta = optimizer_to_state(phase.optimizer, "optim")
+    tensors.update(optim_tensors)
+    rng_tensors, rng_meta = rng_to_state()
+    tensors.update(rng_tensors)
+    augmentation = getattr(ctx.pipeline, "augmentation", None)
+    if augmentation is not None and hasattr(augmentation, "get_rng_state"):
+        tensors.update({f"aug.{device}": s for device, s in augmentation.get_rng_state().items()})
+    if ctx.best.has_best:
+        tensors.update({f"best.{k}": v for k, v in ctx.best.state_tensors().items()})
+    trainer_state = phase.trainer.state
+    meta = {
+        "phase": phase.index,
+        "trainer": {
+            "iteration": trainer_state.iteration,
+            "epoch_length": trainer_state.epoch_length,
+            "max_epochs": trainer_state.max_epochs,
+        },
+        "offsets": {"epoch": phase.offset_epoch, "iteration": phase.offset_iteration},
+        "run": {"epoch": ctx.epoch, "iteration": ctx.iteration, "elapsed_s": elapsed_s},
+        "optimizer": optim_meta,
+        "scaler": phase.scaler.state_dict(),
+        "scheduler": phase.scheduler.state_dict() if phase.scheduler is not None else None,
+        "stopper": phase.stopper.state_dict() if phase.stopper is not None else None,
+        "best": ctx.best.summary_state(),
+        "best_checkpoints": _checkpoint_items(best_ckpt),
+        "last_checkpoints": _checkpoint_items(last_ckpt),
+        "phase_results": ctx.phase_results,
+        "rng": rng_meta,
+    }
+    return TrainingState(tensors, meta)
+
+
+def completed_epochs(state: TrainingState) -> int:
+    """Epochs of the run finished when ``state`` was saved (a mid-epoch state counts the ones before)."""
+    trainer = state.meta["trainer"]
+    return state.meta["offsets"]["epoch"] + trainer["iteration"] // trainer["epoch_length"]
+
+
+def restore_shared(ctx, state: TrainingState, best_ckpt, last_ckpt) -> None:
+    """Restore what outlives a phase: model weights, best weights, checkpoint bookkeeping, timeline."""
+    unwrap(ctx.model).load_state_dict(_prefixed(state.tensors, "model."))
+    ctx.best.load_summary_state(state.meta["best"], _prefixed(state.tensors, "best."))
+    _load_checkpoint_items(best_ckpt, state.meta["best_checkpoints"])
+    _load_checkpoint_items(last_ckpt, state.meta["last_checkpoints"])
+    ctx.phase_results = list(state.meta["phase_results"])
+    ctx.epoch = completed_epochs(state)
+    ctx.iteration = state.meta["run"]["iteration"]
+
+
+def restore_phase(ctx, phase: PhaseState, state: TrainingState) -> int:
+    """Put a phase back where ``state`` left it; returns how many batches of the current epoch are done."""
+    meta = state.meta
+    optimizer_from_state(phase.optimizer, state.tensors, meta["optimizer"], "optim")
+    if meta["scaler"]:
+        phase.scaler.load_state_dict(meta["scaler"])
+    if phase.scheduler is not None and meta["scheduler"] is not None:
+        phase.scheduler.load_state_dict(meta["scheduler"])
+    if phase.stopper is not None and meta["stopper"] is not None:
+        phase.stopper.load_state_dict(meta["stopper"])
+    phase.trainer.load_state_dict(meta["trainer"])
+    augmentation = getattr(ctx.pipeline, "augmentation", None)
+    aug_states = {k[len("aug.") :]: v for k, v in state.tensors.items() if k.startswith("aug.")}
+    if augmentation is not None and aug_states:
+        augmentation.set_rng_state(aug_states)
+    rng_from_state(state.tensors, meta["rng"])
+    return meta["trainer"]["iteration"] % meta["trainer"]["epoch_length"]
+
+
+class SkippingLoader:
+    """Wraps a loader so that the next pass skips its first ``k`` batches (a resumed, half-done epoch).
+
+    Ignite restarts the data iterator when it resumes mid-epoch; since the epoch's order is a function
+    of (seed, epoch), dropping the batches already trained on continues exactly where the run stopped.
+    """
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+        self._skip = 0
+
+    def skip_next(self, batches: int) -> None:
+        self._skip = batches
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        skip, self._skip = self._skip, 0
+        for i, batch in enumerate(self.loader):
+            if i >= skip:
+                yield batch
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _checkpoint_items(checkpoint) -> list:
+    return [[item.priority, item.filename] for item in checkpoint._saved]  # noqa: SLF001
+
+
+def _load_checkpoint_items(checkpoint, items: list) -> None:
+    checkpoint.load_state_dict({"_saved": [tuple(item) for item in items]})
+
+
+def state_folder(run_path: Path) -> Path:
+    return Path(run_path) / "checkpoints" / STATE_FOLDER
+
+
+__all__ = [
+    "PhaseState",
+    "SkippingLoader",
+    "capture",
+    "completed_epochs",
+    "restore_phase",
+    "restore_shared",
+    "resumed_config",
+    "state_folder",
+]
