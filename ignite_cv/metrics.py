@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import ignite.distributed as idist
 import torch
 from ignite.metrics import (
     Average,
@@ -49,6 +50,39 @@ class DeviceConfusionMatrix(ConfusionMatrix):
         )
 
 
+class ShardedEpochMetric(EpochMetric):
+    """Ignite's EpochMetric for shards of different lengths (and empty ones).
+
+    Exact distributed evaluation gives each rank an unpadded shard, so ranks hold different numbers of
+    predictions; Ignite's ``all_gather`` needs equal shapes. Each rank pads its shard to the longest,
+    gathers, and drops the padding, so every sample counts exactly once.
+    """
+
+    def __init__(self, compute_fn, num_classes: int, output_transform, device) -> None:
+        super().__init__(compute_fn, output_transform=output_transform, check_compute_fn=False, device=device)
+        self.num_classes = num_classes
+
+    def compute(self) -> float:
+        scores = torch.cat(self._predictions) if self._predictions else torch.zeros(0, self.num_classes)
+        targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
+        if idist.get_world_size() > 1:
+            scores, targets = (
+                gather_uneven(scores.to(self._device)),
+                gather_uneven(targets.to(self._device)),
+            )
+        return self.compute_fn(scores, targets)
+
+
+def gather_uneven(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` (first dimension may differ) from every rank, in rank order."""
+    length = torch.tensor([tensor.shape[0]], device=tensor.device)
+    lengths = idist.all_gather(length).tolist()
+    padded = torch.zeros((max(lengths), *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+    padded[: tensor.shape[0]] = tensor
+    gathered = idist.all_gather(padded).reshape(len(lengths), max(lengths), *tensor.shape[1:])
+    return torch.cat([gathered[rank, :n] for rank, n in enumerate(lengths)])
+
+
 def _scores_and_targets(output: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return output["scores"], output["y"]
 
@@ -77,9 +111,7 @@ def evaluation_metrics(task: ClassificationTask, device: torch.device) -> dict[s
         "recall": recall,
         "f1": f1,
         "confusion_matrix": cm,
-        "roc_auc": EpochMetric(
-            _roc_auc_from_scores, output_transform=_scores_and_targets, check_compute_fn=False, device=device
-        ),
+        "roc_auc": ShardedEpochMetric(_roc_auc_from_scores, task.num_classes, _scores_and_targets, device),
     }
     if task.num_classes > TOP5_MIN_CLASSES:
         metrics["top5"] = TopKCategoricalAccuracy(k=5, output_transform=_scores_and_targets, device=device)

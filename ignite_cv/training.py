@@ -39,6 +39,7 @@ from ignite_cv.handlers.history import MetricsHistory, epoch_row
 from ignite_cv.handlers.lr_schedule import ScheduleOptions, attach_lr_schedule
 from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.handlers.nonfinite import NonFiniteLossError, TerminateOnNonFiniteLoss
+from ignite_cv.handlers.predictions import PredictionCollector
 from ignite_cv.handlers.progress import ProgressReporter
 from ignite_cv.handlers.tensorboard import RunTensorBoard, ValidationImageGrid
 from ignite_cv.metrics import evaluation_metrics, scalar_metrics, training_metrics
@@ -69,15 +70,19 @@ HOST_MEMORY_BUDGET = 4 * 2**30
 STATS_CACHE = ".stats-cache"
 
 
-def fit(config) -> dict | None:
-    """Train as ``config`` says; returns the summary (in the process that wrote it; else None)."""
+def fit(config, on_phase_end=None) -> dict | None:
+    """Train as ``config`` says; returns the summary (in the process that wrote it; else None).
+
+    ``on_phase_end(model, phase_index, phase_result)``, if given, is called in every process after
+    each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights.
+    """
     backend = _backend(config)
     nproc = config.nproc_per_node or None
     if config.resume:
         config = resumed_config(config)
     result: dict = {}
     with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
-        parallel.run(_fit_in_process, config, result)
+        parallel.run(_fit_in_process, config, result, on_phase_end)
     return result.get("summary")
 
 
@@ -127,7 +132,7 @@ class RunContext:
     phase_results: list = dataclasses.field(default_factory=list)
 
 
-def _fit_in_process(local_rank: int, config, result: dict) -> None:
+def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) -> None:
     rank, world = idist.get_rank(), idist.get_world_size()
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -155,7 +160,14 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         config,
         data.channels,
         _uint8_batches(config, data),
-        fingerprint_split(data.train),
+        fingerprint_split(
+            data.train,
+            decode={
+                "size": list(data.image_size),
+                "channels": data.channels,
+                "center_crop": config.center_crop,
+            },
+        ),
         Path(config.output_dir) / STATS_CACHE,
     )
     augmentation = build_augmentation(config, data.channels, data.image_size)
@@ -230,6 +242,8 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
                 continue
             resume_here = state if state is not None and index == state.meta["phase"] else None
             ctx.phase_results.append(_run_phase(ctx, phase, index, best_ckpt, last_ckpt, resume_here, start))
+            if on_phase_end is not None:
+                on_phase_end(unwrap(ctx.model), index, ctx.phase_results[-1])
             if ctx.phase_results[-1].get("stopped_by") == "nonfinite":
                 break
     except NonFiniteLossError as err:
@@ -242,10 +256,11 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
     # --- best model → test split --------------------------------------------------------------------
     best.restore()
     best_file = top_checkpoint_path(best_ckpt) if run is not None else None
-    test_metrics, test_outputs = _evaluate_test(ctx, best_file)
+    test_metrics, test_predictions = _evaluate_test(ctx, best_file)
     summary = {
         "run_dir": str(run.path) if run else None,
         "test": scalar_metrics(test_metrics),
+        "test_confusion_matrix": test_metrics["confusion_matrix"].tolist(),
         "best": best.summary(),
         "best_checkpoint": str(best_file) if best_file else None,
         "epochs_run": ctx.epoch,
@@ -261,7 +276,7 @@ def _fit_in_process(local_rank: int, config, result: dict) -> None:
         },
     }
     if run is not None:
-        summary["report"] = _write_report(ctx, test_outputs)
+        summary["report"] = _write_report(ctx, test_predictions)
         run.write_json("summary.json", summary)
         ctx.board.add_text("summary", summary, ctx.epoch)
         ctx.board.close()
@@ -435,33 +450,23 @@ def _evaluate_test(ctx: RunContext, best_file: Path | None) -> tuple[dict, dict]
     model = ctx.model
     if best_file is not None:
         model, _ = load_model(best_file, ctx.device)
-    world = idist.get_world_size()
     loader = make_loader(ctx.config, ctx.data, ctx.data.test, train=False, device=ctx.device)
     options = StepOptions(ctx.config.amp, ctx.config.channels_last)
     tester = create_evaluator(
         model, ctx.task, ctx.pipeline, ctx.device, options, evaluation_metrics(ctx.task, ctx.device)
     )
-    outputs: dict[str, list] = {"scores": [], "y": [], "images": []}
-    if world == 1:
-
-        @tester.on(Events.ITERATION_COMPLETED)
-        def collect(engine: Engine) -> None:
-            outputs["scores"].append(engine.state.output["scores"].cpu())
-            outputs["y"].append(engine.state.output["y"].cpu())
-            outputs["images"].append(engine.state.batch[0].cpu())
-
+    collector = PredictionCollector()
+    collector.attach(tester)
     tester.run(loader)
-    return tester.state.metrics, outputs
+    return tester.state.metrics, collector.gathered(ctx.task.num_classes)
 
 
-def _write_report(ctx: RunContext, outputs: dict) -> str | None:
-    if not outputs["scores"]:
-        return None
+def _write_report(ctx: RunContext, predictions) -> str:
     from ignite_cv.report import write_test_report
 
-    probs = torch.cat(outputs["scores"]).softmax(dim=1).numpy()
-    y = torch.cat(outputs["y"]).numpy()
-    images = torch.cat(outputs["images"])
+    scores, labels, images = predictions
+    probs = scores.softmax(dim=1).numpy()
+    y = labels.numpy()
     write_test_report(
         ctx.run.report,
         y,

@@ -10,9 +10,10 @@ Two kinds, with the same order and sharding rules (:func:`epoch_indices`):
 Training order (``shuffle=True``) is a permutation drawn from a CPU generator seeded by
 ``(seed, epoch)``: a pure function of both, whatever the device, so a resumed run sees the order
 it would have seen.
-Every rank draws the same permutation and takes its own equal-length slice of it; the last
-``N mod world_size`` samples of the permutation are left out that epoch, so all ranks run the same
-number of steps. Evaluation order (``shuffle=False``) is ``rank, rank + world_size, ...``:
+Every rank draws the same permutation and takes every ``world_size``-th element of it from its
+rank on (equal lengths: the last ``N mod world_size`` samples are left out that epoch, so all ranks
+run the same number of steps); batch i of all ranks together is then batch i of one process with
+the global batch size. Evaluation order (``shuffle=False``) is ``rank, rank + world_size, ...``:
 unpadded, so every sample is seen exactly once over all ranks (ranks may differ by one batch).
 """
 
@@ -64,8 +65,10 @@ def epoch_indices(
     # every device type and every rank, which a CUDA generator does not promise.
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     permutation = torch.randperm(n, generator=generator)
+    # Strided shards: batch i of every rank together is batch i of a single process with the global
+    # batch size, so N processes see the data in the same order as one.
     per_rank = n // world_size
-    return permutation[rank * per_rank : (rank + 1) * per_rank].to(device)
+    return permutation[: per_rank * world_size][rank::world_size].to(device)
 
 
 def _shard_size(n: int, shuffle: bool, rank: int, world_size: int) -> int:

@@ -271,7 +271,11 @@ def _write_zca_cache(path: Path, key: str, mean: torch.Tensor, transform: torch.
 
 
 class ChannelNormalize(nn.Module):
-    """(x − mean[c]) / std[c] per channel. Its constants are buffers, so ``.to(device)`` moves them."""
+    """(x − mean[c]) / std[c] per channel, computed as x·(1/std) − mean/std in one fused pass.
+
+    Its constants are buffers (not saved in state dicts: the spec carries them), so ``.to(device)``
+    moves them with the pipeline.
+    """
 
     def __init__(self, mean: list[float], std: list[float]) -> None:
         super().__init__()
@@ -279,20 +283,19 @@ class ChannelNormalize(nn.Module):
             raise ValueError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}")
         if not all(math.isfinite(v) for v in [*mean, *std]) or min(std) <= 0:
             raise ValueError(f"std must be positive and all values finite, got mean {mean}, std {std}")
-        self.register_buffer(
-            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "inv_std", 1.0 / torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
+        mean64 = torch.tensor(mean, dtype=torch.float64).view(1, -1, 1, 1)
+        std64 = torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1)
+        self.channels = len(mean)
+        self.register_buffer("scale", (1.0 / std64).float(), persistent=False)
+        self.register_buffer("shift", (-mean64 / std64).float(), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"channels={self.mean.shape[1]}"
+        return f"channels={self.channels}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.mean.shape[1]:
-            raise ValueError(f"expected (N, {self.mean.shape[1]}, H, W) images, got {tuple(x.shape)}")
-        return (x - self.mean.to(x.dtype)) * self.inv_std.to(x.dtype)
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"expected (N, {self.channels}, H, W) images, got {tuple(x.shape)}")
+        return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))
 
 
 def build_normalizer(spec: dict[str, Any]) -> nn.Module:

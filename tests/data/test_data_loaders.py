@@ -81,9 +81,14 @@ def test_training_shards_equal_and_disjoint():
     orders = [_epoch(s) for s in shards]
     assert len(orders[0]) == len(orders[1]) == 5 and len(shards[0]) == len(shards[1])
     assert not set(orders[0]) & set(orders[1])
-    # both ranks cut the same permutation
+    # both ranks cut the same permutation, strided: batch i of both ranks is batch i of one process
     whole = epoch_indices(11, shuffle=True, seed=1, epoch=0).tolist()
-    assert orders[0] + orders[1] == whole[:10]
+    assert orders[0] == whole[0:10:2] and orders[1] == whole[1:10:2]
+    single = TensorLoader(x, y, 4, shuffle=True, seed=1)
+    first_global = next(iter(single))[1].tolist()
+    fresh = [TensorLoader(x, y, 2, shuffle=True, seed=1, rank=r, world_size=2) for r in (0, 1)]
+    first_ranks = [next(iter(s))[1].tolist() for s in fresh]
+    assert sorted(first_global) == sorted(first_ranks[0] + first_ranks[1])
 
 
 def test_eval_shards_cover_every_sample_once_with_odd_count():

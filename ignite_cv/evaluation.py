@@ -1,0 +1,308 @@
+"""Evaluate a saved checkpoint on a data split: the run's metrics and test report, from the file alone.
+
+The model, its class names, input size and channels, and its input normalization all come from the
+checkpoint's :class:`~ignite_cv.weights.ModelCard`; the data set is loaded as in training
+(:func:`ignite_cv.data.sources.load_data`) and shaped like the model's input. Evaluation uses the
+run's own pieces — :func:`ignite_cv.engine.create_evaluator` with
+:func:`ignite_cv.metrics.evaluation_metrics`, the :class:`~ignite_cv.pipeline.batch_pipeline.BatchPipeline`
+without augmentation, and :func:`ignite_cv.report.write_test_report` — so its numbers are the ones a
+run reports for the same model and split.
+
+Distributed (several processes under ``torchrun``, or ``nproc_per_node`` spawned here): every process
+evaluates an unpadded strided shard of the split (each sample exactly once), the metrics reduce
+through Ignite, the predictions are gathered (``idist.all_gather``) into the split's own order, and
+rank 0 alone writes the report and returns the result.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+
+from ignite_cv.atomic import write_json_atomic
+from ignite_cv.data.loaders import build_loader
+from ignite_cv.data.options import DataOptions
+from ignite_cv.errors import UserError
+from ignite_cv.options import option
+
+SPLITS = ("test", "val", "train")
+
+#: File of the metrics (scalars, per-class values, confusion matrix) beside the report files.
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class EvaluationOptions(DataOptions):
+    """The data options of training plus how to evaluate. ``image_size``/``channels`` 0 = the checkpoint's."""
+
+    workers: int = option(0, "DataLoader worker processes that decode image files")
+    batch_size: int = option(256, "global evaluation batch size (divided among processes)")
+    amp: str = option("none", "mixed precision autocast dtype", choices=("none", "bf16", "fp16"))
+    seed: int = option(0, "the training run's --seed: it chose the validation split carved out of train")
+    backend: str = option("auto", "distributed backend: auto (nccl on GPUs, gloo on CPU), nccl, gloo")
+    nproc_per_node: int = option(0, "spawn this many processes on this machine (0 = one, or torchrun's)")
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    options: EvaluationOptions,
+    split_name: str = "test",
+    device: str = "auto",
+    out_dir: str | Path | None = None,
+    say=None,
+) -> dict[str, Any] | None:
+    """Evaluate the checkpoint at ``path`` on ``split_name`` and write the report into a new folder.
+
+    ``out_dir``: the report folder (default :func:`default_output_dir`); when it exists, ``-2``,
+    ``-3``... is appended, so nothing is overwritten. ``say`` prints (rank 0 only) a first line, then the
+    metrics and the report folder (:func:`format_result`). Runs in every process of a distributed job.
+    Returns, in the process that wrote the report, the metrics dict also saved as ``metrics.json``
+    (with ``"output_dir"``); None in the others and in the caller of spawned processes
+    (``nproc_per_node``): read ``metrics.json`` there.
+
+    Raises:
+        UserError: an unreadable or foreign checkpoint, a data set whose classes or image shape do
+            not fit the checkpoint, bad options.
+    """
+    if split_name not in SPLITS:
+        raise UserError(f"unknown split {split_name!r}", f"choose one of: {', '.join(SPLITS)}")
+    if options.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {options.batch_size}", "pass e.g. 256")
+    say = say or functools.partial(print, flush=True)
+    result: dict[str, Any] = {}
+    backend = _backend(options, device)
+    nproc = options.nproc_per_node or None
+    with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
+        parallel.run(_evaluate_in_process, Path(path), options, split_name, device, out_dir, say, result)
+    return result.get("metrics")
+
+
+def default_output_dir(checkpoint: str | Path, split_name: str, dataset: str) -> Path:
+    """``<checkpoint's folder>/../report-<split>-<dataset>``: beside ``checkpoints/`` in a run folder."""
+    return Path(checkpoint).resolve().parent.parent / f"report-{split_name}-{dataset}"
+
+
+def _backend(options: EvaluationOptions, device: str) -> str | None:
+    distributed = options.nproc_per_node > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if not distributed:
+        return None
+    if options.backend != "auto":
+        return options.backend
+    return "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+
+
+def _evaluate_in_process(
+    local_rank: int,
+    path: Path,
+    options: EvaluationOptions,
+    split_name: str,
+    device_name: str,
+    out_dir: str | Path | None,
+    say,
+    result: dict,
+) -> None:
+    import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
+    from ignite_cv.engine import StepOptions, create_evaluator
+    from ignite_cv.handlers.predictions import PredictionCollector
+    from ignite_cv.metrics import evaluation_metrics
+    from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+    from ignite_cv.pipeline.normalize import build_normalizer
+    from ignite_cv.task import ClassificationTask
+    from ignite_cv.training import resolve_device
+    from ignite_cv.weights import load_model
+
+    rank, world = idist.get_rank(), idist.get_world_size()
+    start = time.perf_counter()
+    device = resolve_device(device_name)
+    model, card = load_model(path, device)  # a foreign file fails here, before any data is read
+    data = load_matching_data(options, card)
+    if rank == 0 and list(data.class_names) != list(card.class_names):
+        say(
+            f"warning: the data's class names {_short(data.class_names)} differ from the checkpoint's "
+            f"{_short(card.class_names)}; class i is reported under the checkpoint's name"
+        )
+    task = ClassificationTask(card.num_classes)
+    if task.num_outputs != card.num_outputs:
+        raise UserError(
+            f"{path} has {card.num_outputs} outputs for {card.num_classes} classes",
+            "use a checkpoint written by ignite_cv",
+        )
+    split = getattr(data, split_name)
+    if len(split) < world:
+        raise UserError(
+            f"the {split_name} split has {len(split)} samples, fewer than the {world} processes",
+            "evaluate with fewer processes",
+        )
+    loader = build_loader(
+        split,
+        batch_size=max(1, options.batch_size // world),
+        train=False,
+        device=torch.device("cpu"),
+        seed=options.seed,
+        rank=rank,
+        world_size=world,
+        workers=options.workers,
+        pin_memory=device.type == "cuda",
+        image_size=data.image_size,
+        channels=data.channels,
+        center_crop=options.center_crop,
+    )
+    pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)  # no augmentation
+    evaluator = create_evaluator(
+        model, task, pipeline, device, StepOptions(amp=options.amp), evaluation_metrics(task, device)
+    )
+    collector = PredictionCollector()
+    collector.attach(evaluator)
+    if rank == 0:
+        say(
+            f"evaluating {path} ({card.arch}) on {data.name} {split_name}: {len(split)} images, "
+            f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
+            + (f", {world} processes" if world > 1 else "")
+        )
+    evaluator.run(loader)
+    metrics = evaluator.state.metrics
+    scores, labels, images = collector.gathered(task.num_classes)  # collective: every rank calls it
+    if rank != 0:
+        return
+    order = _dataset_order(len(split), world)
+    scores, labels = _restore_order(scores, order), _restore_order(labels, order)
+    images = _restore_order(images, order) if images is not None else None
+    result["metrics"] = _write_results(
+        path, options, split_name, data, card, metrics, scores, labels, images, out_dir, start, world
+    )
+    say(format_result(result["metrics"]))
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The scalar metrics, one per line (6 decimals), then the report folder."""
+    lines = [f"{result['split']} metrics ({result['n']} images):"]
+    lines += [f"  {name:<16} {value:.6f}" for name, value in result["metrics"].items()]
+    lines.append(f"report folder: {result['output_dir']}")
+    return "\n".join(lines)
+
+
+def load_matching_data(options: EvaluationOptions, card):
+    """The data set shaped like the checkpoint's input (its size and channels unless options say
+    otherwise), with the checkpoint's number of classes."""
+    from ignite_cv.data.sources import load_data
+
+    height, width = card.image_size
+    if not options.image_size and height != width:
+        raise UserError(
+            f"the checkpoint expects {height}×{width} images and data sets are resized to squares",
+            "pass --image-size if the model accepts square images",
+        )
+    channels = options.channels or card.in_channels
+    if channels != card.in_channels:
+        raise UserError(
+            f"--channels {channels} but the checkpoint's model takes {card.in_channels}-channel images",
+            f"drop --channels or pass {card.in_channels}",
+        )
+    data_options = DataOptions(
+        **{name: getattr(options, name) for name in DataOptions.__dataclass_fields__},
+    )
+    data_options.image_size = options.image_size or height
+    data_options.channels = channels
+    data = load_data(data_options, options.seed)
+    if data.num_classes != card.num_classes:
+        raise UserError(
+            f"the checkpoint has {card.num_classes} classes but --dataset {options.dataset} has "
+            f"{data.num_classes}",
+            "evaluate on the data set the model was trained on",
+        )
+    return data
+
+
+def _short(names) -> str:
+    names = [str(n) for n in names]
+    return "[" + ", ".join(names[:4]) + (", ..." if len(names) > 4 else "") + "]"
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN/inf → None (strict JSON; e.g. ROC-AUC of a split with one class), recursively."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _dataset_order(n: int, world: int) -> torch.Tensor:
+    """Split indices in the order of the gathered shards: rank 0's ``0, w, 2w...``, then rank 1's..."""
+    return torch.cat([torch.arange(rank, n, world) for rank in range(world)])
+
+
+def _restore_order(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Put gathered per-sample values back into the split's own order (independent of the world size)."""
+    if len(values) != len(order):
+        raise RuntimeError(f"gathered {len(values)} predictions for {len(order)} samples")
+    out = torch.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _write_results(
+    path: Path,
+    options: EvaluationOptions,
+    split_name: str,
+    data,
+    card,
+    metrics: dict,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    images: torch.Tensor | None,
+    out_dir: str | Path | None,
+    start: float,
+    world: int,
+) -> dict[str, Any]:
+    from ignite_cv.metrics import scalar_metrics
+    from ignite_cv.report import write_test_report
+    from ignite_cv.run_folder import RunFolder
+
+    target = Path(out_dir) if out_dir else default_output_dir(path, split_name, options.dataset)
+    folder = RunFolder.create(target.parent, "evaluate", target.name).path  # never an existing folder
+    names = list(card.class_names)
+    report = write_test_report(
+        folder,
+        labels.numpy(),
+        scores.softmax(dim=1).numpy(),
+        names,
+        images,
+        split_name=split_name,
+    )
+    per_class = {
+        key: dict(zip(names, metrics[key].tolist()))
+        for key in ("precision", "recall", "f1")
+        if key in metrics
+    }
+    out = {
+        "checkpoint": str(path),
+        "arch": card.arch,
+        "dataset": options.dataset,
+        "data_root": options.data_root,
+        "data": data.name,
+        "split": split_name,
+        "n": len(labels),
+        "class_names": names,
+        "metrics": scalar_metrics(metrics),
+        "per_class": per_class,
+        "confusion_matrix": metrics["confusion_matrix"].tolist(),
+        "report": report,
+        "world_size": world,
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "output_dir": str(folder),
+    }
+    if data.class_names and list(data.class_names) != names:
+        out["data_class_names"] = list(data.class_names)
+    write_json_atomic(folder / METRICS_FILE, _finite_or_none(out))
+    return out
