@@ -102,3 +102,40 @@ def test_output_to_a_file_is_one_line_per_epoch(tmp_path):
     epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"]
     assert result.stdout.strip().splitlines()[-1].startswith("run folder: ")
+
+
+def test_a_folder_with_broken_files_trains_on_everything_readable(tmp_path):
+    from tests.data.data_helpers import make_messy_tree
+
+    root = make_messy_tree(tmp_path / "messy")
+    recipe = load_recipe("tinyvgg")
+    summary = recipe.run_recipe(
+        recipe.TinyVGGRecipe,
+        argv=[
+            "--dataset",
+            "folder",
+            "--data-root",
+            str(root),
+            "--image-size",
+            "16",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--hidden-units",
+            "4",
+            "--workers",
+            "0",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--run-name",
+            "messy",
+        ],
+    )
+    data = summary["data"]
+    # 100 plain images + CMYK, 16-bit, RGBA and upper-case .JPG converted; 3 unreadable skipped
+    assert data["train"] + data["val"] + data["test"] == 104
+    assert data["skipped"] == 3
+    listed = (tmp_path / "runs" / "messy" / "data_skipped.txt").read_text()
+    assert all(name in listed for name in ("corrupt.jpg", "truncated.jpg", "notes.txt"))
+    assert "zz_cmyk" not in listed and "zz_deep" not in listed and "zz_rgba" not in listed

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from ignite_cv.data.options import DataOptions
@@ -41,3 +43,39 @@ def zip_tree(root: Path, archive: Path, prefix: str = "") -> Path:
             else:
                 zf.write(path, name)
     return archive
+
+
+def _cmyk_jpeg(path: Path) -> None:
+    Image.new("CMYK", (10, 10), (255, 0, 0, 0)).save(path, "JPEG", quality=95)
+
+
+def _png16(path: Path) -> None:
+    values = np.full((10, 10), 65535, dtype=np.uint16)
+    values[0, 0] = 0
+    values[0, 1] = 32896  # round(32896 * 255 / 65535) = 128
+    Image.fromarray(values).save(path)
+
+
+def _rgba_png(path: Path) -> None:
+    pixels = np.zeros((10, 10, 4), dtype=np.uint8)
+    pixels[...] = (200, 100, 50, 128)
+    pixels[0, 0] = (255, 255, 255, 0)  # fully transparent white becomes black
+    Image.fromarray(pixels, "RGBA").save(path)
+
+
+def make_messy_tree(root: Path) -> Path:
+    """50 good images in each of two classes plus, in 'good': a corrupt JPEG, a truncated JPEG, a text
+    file (3 unreadable), a CMYK JPEG, a 16-bit PNG, an RGBA PNG and an upper-case .JPG (4 readable)."""
+    make_class_tree(root, {"good": 50, "more": 50})
+    cls = root / "good"
+    jpeg = io.BytesIO()
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(jpeg, "JPEG")
+    (cls / "corrupt.jpg").write_bytes(jpeg.getvalue()[:20] + bytes(range(256)) * 4)
+    (cls / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    (cls / "notes.txt").write_text("not an image\n")
+    _cmyk_jpeg(cls / "zz_cmyk.jpg")
+    _png16(cls / "zz_deep.png")
+    _rgba_png(cls / "zz_rgba.png")
+    write_image(cls / "UPPER.JPG", 9, fmt="JPEG")  # extensions are case-insensitive
+    (root / ".DS_Store").write_bytes(b"\x00junk")  # hidden: ignored silently
+    return root

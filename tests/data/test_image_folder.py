@@ -15,7 +15,7 @@ from ignite_cv.data.folder import decode_image, display_ref, scan_tree
 from ignite_cv.data.sources import load_data
 from ignite_cv.errors import UserError
 from tests.conftest import shared_path
-from tests.data.data_helpers import make_class_tree, make_options, write_image, zip_tree
+from tests.data.data_helpers import make_class_tree, make_messy_tree, make_options, write_image, zip_tree
 
 
 def _load(root: Path, seed: int = 0, **overrides):
@@ -103,40 +103,9 @@ def test_zip_slip_refused_and_nothing_written(tmp_path, evil):
 # ------------------------------------------------------------------------------------------ bad files, modes
 
 
-def _cmyk_jpeg(path: Path) -> None:
-    Image.new("CMYK", (10, 10), (255, 0, 0, 0)).save(path, "JPEG", quality=95)
-
-
-def _png16(path: Path) -> None:
-    values = np.full((10, 10), 65535, dtype=np.uint16)
-    values[0, 0] = 0
-    values[0, 1] = 32896  # round(32896 * 255 / 65535) = 128
-    Image.fromarray(values).save(path)
-
-
-def _rgba_png(path: Path) -> None:
-    pixels = np.zeros((10, 10, 4), dtype=np.uint8)
-    pixels[...] = (200, 100, 50, 128)
-    pixels[0, 0] = (255, 255, 255, 0)  # fully transparent white becomes black
-    Image.fromarray(pixels, "RGBA").save(path)
-
-
 @pytest.fixture
 def messy_tree(tmp_path) -> Path:
-    root = tmp_path / "messy"
-    make_class_tree(root, {"good": 50, "more": 50})
-    cls = root / "good"
-    jpeg = io.BytesIO()
-    Image.new("RGB", (40, 40), (1, 2, 3)).save(jpeg, "JPEG")
-    (cls / "corrupt.jpg").write_bytes(jpeg.getvalue()[:20] + bytes(range(256)) * 4)
-    (cls / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
-    (cls / "notes.txt").write_text("not an image\n")
-    _cmyk_jpeg(cls / "zz_cmyk.jpg")
-    _png16(cls / "zz_deep.png")
-    _rgba_png(cls / "zz_rgba.png")
-    write_image(cls / "UPPER.JPG", 9, fmt="JPEG")  # extensions are case-insensitive
-    (root / ".DS_Store").write_bytes(b"\x00junk")  # hidden: ignored silently
-    return root
+    return make_messy_tree(tmp_path / "messy")
 
 
 def test_scan_skips_unreadable_and_converts_modes(messy_tree):

@@ -1,0 +1,345 @@
+"""Structured pruning: shapes, targets, frozen parameters, pickle-free save and reload, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ignite_cv.errors import UserError
+from ignite_cv.models import build_model
+from ignite_cv.pruning import (
+    HISTORY_KEY,
+    INFO_KEY,
+    PruneAfterOptions,
+    apply_pruning_history,
+    check_prune_after,
+    classifier_layers,
+    count_macs_params,
+    example_input_for,
+    prune,
+    prune_after_training,
+    pruned_card,
+    save_pruned,
+)
+from ignite_cv.weights import ModelCard, load_model, save_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Small but real configurations of the four architecture families.
+ARCHS = {
+    "mlp": ({"hidden_sizes": [64, 32]}, 1, 8),
+    "tinyvgg": ({"hidden_units": 8}, 1, 8),
+    "alexnet_small": ({}, 3, 16),
+    "resnet18": ({}, 3, 16),
+}
+
+
+def _model_and_card(arch: str, seed: int = 0) -> tuple[nn.Module, ModelCard]:
+    args, channels, size = ARCHS[arch]
+    torch.manual_seed(seed)
+    model = build_model(arch, channels, (size, size), 4, **args).eval()
+    card = ModelCard(arch, args, ["a", "b", "c", "d"], channels, [size, size], 4, {"kind": "none"})
+    return model, card
+
+
+def _conv_linear_widths(model: nn.Module) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            out[name] = (m.in_channels, m.out_channels)
+        elif isinstance(m, nn.Linear):
+            out[name] = (m.in_features, m.out_features)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["mlp", "tinyvgg", "alexnet_small"])  # ResNet-18: the fresh-process test
+def test_prune_half_the_channels_then_save_and_reload(arch, tmp_path):
+    model, card = _model_and_card(arch)
+    example = example_input_for(card)
+    before = _conv_linear_widths(model)
+    result = prune(model, example, ratio=0.5)
+    after = _conv_linear_widths(model)
+    head = classifier_layers(model, example)[0]
+    head_name = next(n for n, m in model.named_modules() if m is head)
+    # The classifier keeps its outputs; hidden layers lose about half their output channels.
+    assert after[head_name][1] == 4
+    shrunk = [n for n in before if n != head_name and after[n][1] < before[n][1]]
+    assert shrunk and all(after[n][1] == before[n][1] // 2 for n in shrunk)
+    assert result.macs_after < result.macs_before and result.params_after < result.params_before
+    assert (result.macs_after, result.params_after) == count_macs_params(model, example)
+    json.dumps(result.history)  # plain JSON
+
+    x = torch.randn(3, card.in_channels, *card.image_size)
+    expected = model(x)
+    path = tmp_path / "pruned.safetensors"
+    new_card = save_pruned(path, model, card, result)
+    assert new_card.extra[HISTORY_KEY] == result.history and new_card.extra[INFO_KEY][0]["ratio"] == 0.5
+    reloaded, reloaded_card = load_model(path)
+    assert reloaded_card.extra[HISTORY_KEY] == result.history
+    torch.testing.assert_close(reloaded(x), expected)
+
+
+def test_target_macs_and_speedup_reach_the_target_with_the_smallest_ratio():
+    model, card = _model_and_card("tinyvgg")
+    example = example_input_for(card)
+    macs = count_macs_params(model, example)[0]
+    by_speedup = prune(model, example, speedup=2.0)
+    assert by_speedup.macs_after <= macs / 2 and by_speedup.mac_reduction >= 2.0
+    # One channel per layer fewer removed (8 channels: 1/8 of the ratio) would not have reached the target.
+    fresh, _ = _model_and_card("tinyvgg")
+    smaller = prune(fresh, example, ratio=by_speedup.ratio - 1 / 8)
+    assert smaller.macs_after > macs / 2
+
+    fresh, _ = _model_and_card("tinyvgg")
+    by_target = prune(fresh, example, target_macs=macs * 0.6, global_pruning=True)
+    assert by_target.macs_after <= macs * 0.6 and by_target.global_pruning
+
+
+def test_frozen_parameters_are_traced_and_stay_frozen(tmp_path):
+    model, card = _model_and_card("resnet18")
+    frozen = [model.conv1, model.bn1, model.layer1]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    model.train()
+    result = prune(model, example_input_for(card), ratio=0.5)
+    # Without gradients while tracing, layer1's convs would be pruned apart from their BatchNorms.
+    out = model(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, 4)
+    assert model.layer1[0].conv1.out_channels == 32 and model.layer1[0].bn1.num_features == 32
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
+    assert model.training and model.layer1.training  # modes restored too
+    assert all(p.grad is None for p in model.parameters())
+    save_pruned(tmp_path / "m.safetensors", model, card, result)
+    reloaded, _ = load_model(tmp_path / "m.safetensors")
+    x = torch.randn(2, 3, 16, 16)
+    model.eval()
+    torch.testing.assert_close(reloaded(x), model(x))
+
+
+def test_taylor_and_bn_scale_importances_and_iterative_steps():
+    model, card = _model_and_card("tinyvgg")
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 4, (16,))
+    calls = []
+
+    def loss_fn(m: nn.Module) -> torch.Tensor:
+        calls.append(1)
+        return nn.functional.cross_entropy(m(x), y)
+
+    taylor = prune(
+        model, example_input_for(card), importance="taylor", ratio=0.5, iterative_steps=2, loss_fn=loss_fn
+    )
+    assert taylor.iterative_steps == 2 and len(calls) == 2  # gradients recomputed before each step
+    assert model.block1[0].out_channels == 4
+    model, _ = _model_and_card("tinyvgg")
+    bn = prune(model, example_input_for(card), importance="bn-scale", ratio=0.25)
+    assert bn.macs_after < bn.macs_before
+
+
+def test_a_pruned_model_can_be_pruned_again_and_reloads(tmp_path):
+    model, card = _model_and_card("tinyvgg")
+    example = example_input_for(card)
+    first = prune(model, example, ratio=0.25)
+    card = pruned_card(card, first)
+    second = prune(model, example, ratio=0.5, global_pruning=True)
+    save_pruned(tmp_path / "twice.safetensors", model, card, second)
+    reloaded, reloaded_card = load_model(tmp_path / "twice.safetensors")
+    assert reloaded_card.extra[HISTORY_KEY] == first.history + second.history
+    assert len(reloaded_card.extra[INFO_KEY]) == 2
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(reloaded(x), model(x))
+
+
+def test_resnet18_at_ratio_half_reloads_in_a_fresh_process(tmp_path):
+    model, card = _model_and_card("resnet18")
+    result = prune(model, example_input_for(card), ratio=0.5)
+    model.eval()
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+    save_pruned(tmp_path / "resnet18-pruned.safetensors", model, card, result)
+    save_file({"x": x, "y": expected}, str(tmp_path / "io.safetensors"))
+    del model
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from safetensors.torch import load_file
+        import ignite_cv.pruning  # registers the rebuild hook, as every tool does
+        from ignite_cv.weights import load_model
+        model, card = load_model({str(tmp_path / "resnet18-pruned.safetensors")!r})
+        io = load_file({str(tmp_path / "io.safetensors")!r})
+        with torch.no_grad():
+            out = model(io["x"])
+        print(float((out - io["y"]).abs().max()), model.layer1[0].conv1.out_channels)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    max_diff, width = done.stdout.split()
+    assert float(max_diff) < 1e-5 and int(width) == 32
+
+
+def test_ratio_outside_the_open_unit_interval_is_refused():
+    model, card = _model_and_card("tinyvgg")
+    for bad in (0.0, 1.0, 1.5, -0.2):
+        with pytest.raises(UserError, match=r"outside \(0, 1\)"):
+            prune(model, example_input_for(card), ratio=bad)
+    with pytest.raises(UserError, match="exactly one of"):
+        prune(model, example_input_for(card), ratio=0.5, speedup=2.0)
+    with pytest.raises(UserError, match="greater than 1"):
+        prune(model, example_input_for(card), speedup=0.5)
+
+
+def test_removing_every_channel_of_a_layer_is_refused_and_the_model_is_untouched():
+    model, card = _model_and_card("tinyvgg")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(UserError, match="would remove every channel of block1.0"):
+        prune(model, example_input_for(card), ratio=0.95)  # 8 channels × 0.05 → none left
+    with pytest.raises(UserError, match="every channel|cannot be reached"):
+        prune(model, example_input_for(card), speedup=10_000)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_importance_needs_what_it_ranks_by():
+    model, card = _model_and_card("alexnet_small")
+    with pytest.raises(UserError, match="bn-scale needs BatchNorm"):
+        prune(model, example_input_for(card), importance="bn-scale", ratio=0.5)
+    with pytest.raises(UserError, match="taylor needs batches"):
+        prune(model, example_input_for(card), importance="taylor", ratio=0.5)
+    with pytest.raises(UserError, match="unknown --importance"):
+        prune(model, example_input_for(card), importance="l1", ratio=0.5)
+
+
+class _NoGradInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.fc = nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3), nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        with torch.no_grad():
+            x = self.conv2(x)
+        return self.fc(x.mean((2, 3)))
+
+
+class _UnwrappedParameter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.mix, self.fc = nn.Conv2d(1, 8, 3), nn.Parameter(torch.randn(8, 8)), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)) @ self.mix)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("model_cls", [_NoGradInside, _UnwrappedParameter])
+def test_an_architecture_torch_pruning_cannot_trace_gives_a_one_line_error(model_cls):
+    with pytest.raises(UserError) as info:
+        prune(model_cls(), torch.zeros(1, 1, 8, 8), ratio=0.5)
+    assert "torch-pruning" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_edited_history_is_refused_with_a_one_line_error(tmp_path):
+    model, card = _model_and_card("tinyvgg")
+    with pytest.raises(UserError, match="does not fit"):
+        apply_pruning_history(model, [["block9.0", True, [0, 1]]], example_input_for(card))
+    # A card carrying a history for another architecture fails the same way when loaded.
+    bad = ModelCard(
+        "tinyvgg",
+        card.arch_args,
+        card.class_names,
+        1,
+        [8, 8],
+        4,
+        {"kind": "none"},
+        extra={HISTORY_KEY: [["layer1.0.conv1", True, [0]]]},
+    )
+    save_model(tmp_path / "bad.safetensors", model, bad)
+    with pytest.raises(UserError, match="does not fit"):
+        load_model(tmp_path / "bad.safetensors")
+    assert set(load_file(str(tmp_path / "bad.safetensors"))) == set(model.state_dict())
+
+
+def _tiny_bundle():
+    from ignite_cv.data.splits import DataBundle, Split
+
+    generator = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        labels = torch.arange(n) % 4
+        images = torch.randint(0, 60, (n, 1, 8, 8), generator=generator, dtype=torch.uint8)
+        images[:, :, :4, :4] += (labels * 60).to(torch.uint8).view(-1, 1, 1, 1)  # learnable signal
+        return Split(labels=labels, images=images)
+
+    return DataBundle("tiny", split(96), split(32), split(32), ["a", "b", "c", "d"], 1, (8, 8))
+
+
+def test_prune_after_training_prunes_a_copy_into_the_run_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+    from ignite_cv.task import ClassificationTask
+
+    model, card = _model_and_card("tinyvgg")
+    for p in model.block1.parameters():
+        p.requires_grad_(False)
+    widths = _conv_linear_widths(model)
+    config = SimpleNamespace(
+        lr=1e-2, batch_size=32, seed=0, workers=0, prune_importance="taylor", log_every=5
+    )
+    summary = prune_after_training(
+        model,
+        card,
+        _tiny_bundle(),
+        ClassificationTask(4),
+        BatchPipeline(nn.Identity()),
+        torch.device("cpu"),
+        tmp_path,
+        0.5,
+        1,
+        config,
+        say=None,
+    )
+    assert _conv_linear_widths(model) == widths  # the trained model itself is left alone
+    assert summary["pruning"]["importance"] == "taylor" and summary["finetune"]["epochs"] == 1
+    assert summary["options"]["lr"] == pytest.approx(1e-3)  # --prune-lr 0 → lr / 10
+    folder = tmp_path / "pruning"
+    assert {"pruned.safetensors", "pruning.json", "pruning.md", "finetune_metrics.jsonl"} <= {
+        p.name for p in folder.iterdir()
+    }
+    reloaded, _ = load_model(folder / "pruned.safetensors")
+    assert reloaded.block1[0].out_channels == 4
+    assert summary["after"]["macs"] < summary["before"]["macs"]
+    assert "test accuracy" in (folder / "pruning.md").read_text()
+
+
+def test_prune_after_and_profile_options_are_config_flags():
+    from dataclasses import dataclass
+
+    from ignite_cv.config import TrainConfig, parse_config
+    from ignite_cv.profiling import ProfileOptions
+
+    @dataclass
+    class Config(TrainConfig, ProfileOptions, PruneAfterOptions):
+        pass
+
+    config = parse_config(Config, ["--prune-after", "0.4", "--prune-importance", "bn-scale", "--profile"])
+    assert config.prune_after == 0.4 and config.prune_importance == "bn-scale" and config.profile
+    check_prune_after(config)
+    config.prune_after = 1.0
+    with pytest.raises(UserError, match=r"--prune-after 1.0 is outside \(0, 1\)"):
+        check_prune_after(config)
+    config.prune_after, config.nproc_per_node = 0.5, 2
+    with pytest.raises(UserError, match="one process"):
+        check_prune_after(config)
