@@ -77,6 +77,7 @@ class LoopOptions:
     image_grid_every: int = option(
         5, "log a grid of validation images with predictions every N epochs (0 = off)"
     )
+    sync_bn: bool = option(False, "distributed: synchronise BatchNorm statistics across processes")
     log_every: int = option(50, "iterations between progress-bar loss updates (each costs one host sync)")
 
 

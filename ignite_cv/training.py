@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,12 @@ def fit(config, on_phase_end=None) -> dict | None:
 
 
 def _backend(config) -> str | None:
-    import os
-
+    under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+    if under_torchrun and config.nproc_per_node > 0:
+        raise UserError(
+            f"--nproc-per-node {config.nproc_per_node} was given inside a torchrun job",
+            "let torchrun start the processes (torchrun --nproc_per_node N ...) and drop --nproc-per-node",
+        )
     distributed = config.nproc_per_node > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
     if not distributed:
         return None
