@@ -53,28 +53,32 @@ def make_optimizer(
     raise UserError(f"unknown --optimizer {name!r}", f"choose one of: {', '.join(OPTIMIZERS)}")
 
 
+def _phase(config, name: str, epochs: int, optimizer: str, lr: float, prepare=None) -> Phase:
+    """A phase with the config's shared settings (weight decay, momentum, schedule, early stopping)."""
+    return Phase(
+        name=name,
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        scheduler=config.scheduler,
+        lr_warmup_epochs=config.lr_warmup_epochs,
+        patience=config.patience,
+        prepare=prepare,
+    )
+
+
 def single_phase(config) -> list[Phase]:
     """The whole run as one phase, everything trainable, from the config's optimisation options."""
-    return [
-        Phase(
-            name="train",
-            epochs=config.epochs,
-            optimizer=config.optimizer,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            momentum=config.momentum,
-            scheduler=config.scheduler,
-            lr_warmup_epochs=config.lr_warmup_epochs,
-            patience=config.patience,
-        )
-    ]
+    return [_phase(config, "train", config.epochs, config.optimizer, config.lr)]
 
 
 def plan_phases(config, model: nn.Module) -> list[Phase]:
     """The phases of ``config.mode``: scratch (one phase), extract (frozen backbone), or finetune
     (a head-only warm-up of ``warmup_epochs``, then the last ``unfreeze`` blocks for the rest of
     ``epochs``). Head phases use ``head_optimizer``/``head_lr``; the fine-tuning phase uses the
-    main ``optimizer``/``lr``/``momentum``/``weight_decay``."""
+    main ``optimizer``/``lr``."""
     mode = getattr(config, "mode", "scratch")
     if mode == "scratch":
         return single_phase(config)
@@ -88,39 +92,20 @@ def plan_phases(config, model: nn.Module) -> list[Phase]:
         freezing.unfreeze_last(m, config.unfreeze)
         return _trainable_summary(freezing.describe_trainable(m))
 
-    head = dict(
-        optimizer=config.head_optimizer,
-        lr=config.head_lr,
-        weight_decay=config.weight_decay,
-        momentum=config.momentum,
-        scheduler=config.scheduler,
-        lr_warmup_epochs=config.lr_warmup_epochs,
-        patience=config.patience,
-        prepare=freeze,
-    )
+    def head_phase(name: str, epochs: int) -> Phase:
+        return _phase(config, name, epochs, config.head_optimizer, config.head_lr, prepare=freeze)
+
     if mode == "extract":
-        return [Phase(name="extract", epochs=config.epochs, **head)]
+        return [head_phase("extract", config.epochs)]
     if config.warmup_epochs >= config.epochs:
         raise UserError(
             f"--warmup-epochs {config.warmup_epochs} leaves no epochs to fine-tune "
             f"in --epochs {config.epochs}",
             "lower --warmup-epochs or raise --epochs (it counts both phases)",
         )
-    phases = [] if config.warmup_epochs == 0 else [Phase(name="warmup", epochs=config.warmup_epochs, **head)]
-    phases.append(
-        Phase(
-            name="finetune",
-            epochs=config.epochs - config.warmup_epochs,
-            optimizer=config.optimizer,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            momentum=config.momentum,
-            scheduler=config.scheduler,
-            lr_warmup_epochs=config.lr_warmup_epochs,
-            patience=config.patience,
-            prepare=unfreeze,
-        )
-    )
+    phases = [head_phase("warmup", config.warmup_epochs)] if config.warmup_epochs > 0 else []
+    finetune_epochs = config.epochs - config.warmup_epochs
+    phases.append(_phase(config, "finetune", finetune_epochs, config.optimizer, config.lr, prepare=unfreeze))
     return phases
 
 
