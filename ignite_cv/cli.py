@@ -15,8 +15,12 @@ def run_recipe(config_cls: type[TrainConfig], description: str | None = None, ar
     config = parse_config(config_cls, argv, description)
     # Third-party deprecation chatter is not the user's business; our own warnings still show.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
-    for name in ("ignite.distributed.launcher.Parallel", "ignite.distributed.auto.auto_model",
-                 "ignite.distributed.auto.auto_optim", "ignite.distributed.auto.auto_dataloader"):
+    for name in (
+        "ignite.distributed.launcher.Parallel",
+        "ignite.distributed.auto.auto_model",
+        "ignite.distributed.auto.auto_optim",
+        "ignite.distributed.auto.auto_dataloader",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
     from ignite_cv.training import fit
 

@@ -22,6 +22,8 @@ from ignite_cv.errors import UserError
 from ignite_cv.models.options import ModelOptions
 from ignite_cv.options import option
 from ignite_cv.pipeline.options import PipelineOptions
+from ignite_cv.profiling import ProfileOptions
+from ignite_cv.pruning import PruneAfterOptions
 
 C = TypeVar("C", bound="TrainConfig")
 
@@ -99,7 +101,16 @@ class RunOptions:
 
 
 @dataclass
-class TrainConfig(RunOptions, LoopOptions, OptimOptions, PipelineOptions, ModelOptions, DataOptions):
+class TrainConfig(
+    PruneAfterOptions,
+    ProfileOptions,
+    RunOptions,
+    LoopOptions,
+    OptimOptions,
+    PipelineOptions,
+    ModelOptions,
+    DataOptions,
+):
     """Every option of a training run. Recipes subclass this and change defaults."""
 
     recipe: str = option("train", "recipe name, the run folder's prefix")

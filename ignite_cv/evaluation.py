@@ -19,7 +19,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,7 @@ def evaluate_checkpoint(
     split_name: str = "test",
     device: str = "auto",
     out_dir: str | Path | None = None,
-    say=None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate the checkpoint at ``path`` on ``split_name`` and write the report into a new folder.
 
@@ -79,8 +81,12 @@ def evaluate_checkpoint(
     say = say or functools.partial(print, flush=True)
     result: dict[str, Any] = {}
     backend = _backend(options, device)
-    nproc = options.nproc_per_node or None
-    with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
+    spawn: dict[str, Any] = {}
+    if backend is not None and options.nproc_per_node > 1:
+        # A free port of this machine, not Ignite's fixed default: runs side by side must not collide.
+        spawn = {"nproc_per_node": options.nproc_per_node, "master_addr": "127.0.0.1"}
+        spawn["master_port"] = _free_port()
+    with idist.Parallel(backend=backend, **spawn) as parallel:
         parallel.run(_evaluate_in_process, Path(path), options, split_name, device, out_dir, say, result)
     return result.get("metrics")
 
@@ -97,6 +103,12 @@ def _backend(options: EvaluationOptions, device: str) -> str | None:
     if options.backend != "auto":
         return options.backend
     return "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _evaluate_in_process(
@@ -124,6 +136,11 @@ def _evaluate_in_process(
     device = resolve_device(device_name)
     model, card = load_model(path, device)  # a foreign file fails here, before any data is read
     data = load_matching_data(options, card)
+    if rank == 0 and list(data.image_size) != list(card.image_size):
+        say(
+            f"note: evaluating at {data.image_size[0]}×{data.image_size[1]}; the model was trained at "
+            f"{card.image_size[0]}×{card.image_size[1]}"
+        )
     if rank == 0 and list(data.class_names) != list(card.class_names):
         say(
             f"warning: the data's class names {_short(data.class_names)} differ from the checkpoint's "

@@ -36,6 +36,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import BasicTimeProfiler, HandlersTimeProfiler
 from torch import nn
 
+from ignite_cv.options import option
 from ignite_cv.weights import unwrap
 
 # ----------------------------------------------------------------------------------------------
@@ -82,45 +83,23 @@ def _device_of(model: nn.Module, example: torch.Tensor) -> torch.device:
     return param.device if param is not None else example.device
 
 
-@torch.inference_mode()
-def measure_latency(
-    model: nn.Module, example_input: torch.Tensor, warmup: int = 5, repeats: int = 30, budget_s: float = 10.0
-) -> LatencyStats:
-    """Time ``model(example_input)`` in eval mode: ``warmup`` untimed passes, then up to ``repeats`` timed.
+def _time_once(model: nn.Module, example: torch.Tensor, device: torch.device) -> float:
+    """Milliseconds of one forward pass (CUDA events on a GPU, ``perf_counter`` elsewhere)."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        model(example)
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end))
+    t0 = time.perf_counter()
+    model(example)
+    return (time.perf_counter() - t0) * 1000.0
 
-    Repeats stop early once ``budget_s`` seconds are spent (never fewer than 5), so large batches on a
-    small CPU stay bounded. On CUDA each pass is timed with CUDA events around it.
-    """
-    model = unwrap(model)
-    was_training = model.training
-    model.eval()
-    device = _device_of(model, example_input)
-    try:
-        for _ in range(max(warmup, 0)):
-            model(example_input)
-        _synchronize(device)
-        times: list[float] = []
-        spent = 0.0
-        while len(times) < max(repeats, 1):
-            if device.type == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                model(example_input)
-                end.record()
-                end.synchronize()
-                elapsed = start.elapsed_time(end)
-            else:
-                t0 = time.perf_counter()
-                model(example_input)
-                elapsed = (time.perf_counter() - t0) * 1000.0
-            times.append(elapsed)
-            spent += elapsed / 1000.0
-            if spent > budget_s and len(times) >= min(5, repeats):
-                break
-    finally:
-        model.train(was_training)
+
+def _stats_of(times: list[float], example: torch.Tensor, device: torch.device, warmup: int) -> LatencyStats:
     return LatencyStats(
-        batch_size=int(example_input.shape[0]),
+        batch_size=int(example.shape[0]),
         device=str(device),
         warmup=warmup,
         repeats=len(times),
@@ -129,6 +108,61 @@ def measure_latency(
         mean_ms=statistics.fmean(times),
         min_ms=min(times),
     )
+
+
+@torch.inference_mode()
+def interleaved_latency(
+    models: list[nn.Module],
+    examples: list[torch.Tensor],
+    warmup: int = 5,
+    repeats: int = 30,
+    budget_s: float = 10.0,
+    rounds: int = 5,
+) -> list[LatencyStats]:
+    """Latency of several models (each with its input), measured in alternating blocks.
+
+    Comparing a model before and after pruning on a shared or throttling machine needs both timed in
+    the same minutes: each of ``rounds`` rounds times every model for ``repeats / rounds`` passes.
+    ``budget_s`` bounds each model's timed seconds (never fewer than 5 passes each).
+    """
+    bare = [unwrap(m) for m in models]
+    modes = [m.training for m in bare]
+    devices = [_device_of(m, x) for m, x in zip(bare, examples)]
+    times: list[list[float]] = [[] for _ in bare]
+    try:
+        for model, example, device in zip(bare, examples, devices):
+            model.eval()
+            for _ in range(max(warmup, 0)):
+                model(example)
+            _synchronize(device)
+        repeats = max(repeats, 1)
+        block = max(1, math.ceil(repeats / max(rounds, 1)))
+        floor = min(5, repeats)
+
+        def wants_more(t: list[float]) -> bool:
+            return len(t) < repeats and not (sum(t) / 1000.0 > budget_s and len(t) >= floor)
+
+        while any(wants_more(t) for t in times):
+            for i, t in enumerate(times):
+                for _ in range(block):
+                    if not wants_more(t):
+                        break
+                    t.append(_time_once(bare[i], examples[i], devices[i]))
+    finally:
+        for model, mode in zip(bare, modes):
+            model.train(mode)
+    return [_stats_of(t, x, d, warmup) for t, x, d in zip(times, examples, devices)]
+
+
+def measure_latency(
+    model: nn.Module, example_input: torch.Tensor, warmup: int = 5, repeats: int = 30, budget_s: float = 10.0
+) -> LatencyStats:
+    """Time ``model(example_input)`` in eval mode: ``warmup`` untimed passes, then up to ``repeats`` timed.
+
+    Repeats stop early once ``budget_s`` seconds are spent (never fewer than 5), so large batches on a
+    small CPU stay bounded. On CUDA each pass is timed with CUDA events around it.
+    """
+    return interleaved_latency([model], [example_input], warmup, repeats, budget_s, rounds=1)[0]
 
 
 @contextlib.contextmanager
@@ -257,31 +291,54 @@ def profile_model(
     name: str = "model",
 ) -> ModelProfile:
     """Measure ``model`` for ``(C, H, W)`` inputs at each batch size (see the module docstring)."""
+    return profile_models(
+        [(name, model, input_shape)], batch_sizes, device, warmup, repeats, budget_s, top_ops
+    )[0]
+
+
+def profile_models(
+    entries: list[tuple[str, nn.Module, tuple[int, int, int] | list[int]]],
+    batch_sizes: tuple[int, ...] = (1, 64),
+    device: torch.device | str = "cpu",
+    warmup: int = 5,
+    repeats: int = 30,
+    budget_s: float = 10.0,
+    top_ops: int = 0,
+) -> list[ModelProfile]:
+    """:func:`profile_model` for ``(name, model, (C, H, W))`` entries, latencies timed interleaved."""
     from ignite_cv.pruning import count_macs_params
 
     device = torch.device(device)
-    model = unwrap(model).to(device).eval()
-    shape = [int(s) for s in input_shape]
-    one = torch.randn(1, *shape, device=device)
-    macs, _ = count_macs_params(model, one)
-    params = list(model.parameters())
-    profile = ModelProfile(
-        name=name,
-        input_shape=shape,
-        device=str(device),
-        threads=torch.get_num_threads(),
-        params=sum(p.numel() for p in params),
-        trainable=sum(p.numel() for p in params if p.requires_grad),
-        macs=macs,
-    )
+    profiles, models, shapes = [], [], []
+    for name, model, input_shape in entries:
+        model = unwrap(model).to(device).eval()
+        shape = [int(s) for s in input_shape]
+        macs, _ = count_macs_params(model, torch.randn(1, *shape, device=device))
+        params = list(model.parameters())
+        profiles.append(
+            ModelProfile(
+                name=name,
+                input_shape=shape,
+                device=str(device),
+                threads=torch.get_num_threads(),
+                params=sum(p.numel() for p in params),
+                trainable=sum(p.numel() for p in params if p.requires_grad),
+                macs=macs,
+            )
+        )
+        models.append(model)
+        shapes.append(shape)
     for batch in dict.fromkeys(batch_sizes):
-        example = torch.randn(batch, *shape, device=device)
-        profile.latency.append(measure_latency(model, example, warmup, repeats, budget_s))
-        profile.peak_memory[batch] = peak_memory(model, example)
+        examples = [torch.randn(batch, *shape, device=device) for shape in shapes]
+        stats = interleaved_latency(models, examples, warmup, repeats, budget_s)
+        for profile, model, example, stat in zip(profiles, models, examples, stats):
+            profile.latency.append(stat)
+            profile.peak_memory[batch] = peak_memory(model, example)
     if top_ops > 0:
         largest = max(batch_sizes)
-        profile.top_ops = top_operators(model, torch.randn(largest, *shape, device=device), top_ops)
-    return profile
+        for profile, model, shape in zip(profiles, models, shapes):
+            profile.top_ops = top_operators(model, torch.randn(largest, *shape, device=device), top_ops)
+    return profiles
 
 
 def _mib(n: float) -> str:
@@ -356,7 +413,7 @@ def format_comparison(a: ModelProfile, b: ModelProfile) -> str:
 # run profiling
 
 
-class _AccumulatingBasicProfiler(BasicTimeProfiler):
+class _AccumulatingBasicTimeProfiler(BasicTimeProfiler):
     """BasicTimeProfiler that adds up several runs of the same engine (it resets on every run)."""
 
     def __init__(self) -> None:
@@ -386,11 +443,15 @@ class _AccumulatingBasicProfiler(BasicTimeProfiler):
         return dataflow, processing, events
 
 
-class _AccumulatingHandlersProfiler(HandlersTimeProfiler):
-    """HandlersTimeProfiler over several runs: adds them up, and removes its per-run timers after each run.
+class _AccumulatingHandlersTimeProfiler(HandlersTimeProfiler):
+    """HandlersTimeProfiler over several runs: adds them up, and fixes two problems of Ignite 0.5's version.
 
-    Ignite's version re-adds its processing/dataflow timer handlers at every run and never removes them,
-    so a second run of the same engine would record every step twice.
+    It re-adds its processing/dataflow timer handlers at every run and never removes them, so a second
+    run of the same engine would record every step twice: they are removed after each run. And it reads
+    every event's handler list from the engine's ``defaultdict``, which creates an empty
+    ``EXCEPTION_RAISED`` entry; the Engine then believes an exception handler exists and swallows every
+    exception of the run: empty entries are deleted again. (The class name keeps "HandlersTimeProfiler."
+    in its methods' names, which is how Ignite recognises its own handlers.)
     """
 
     def __init__(self) -> None:
@@ -402,6 +463,11 @@ class _AccumulatingHandlersProfiler(HandlersTimeProfiler):
     def _reset(self, event_handlers_names) -> None:
         self._fold()
         super()._reset(event_handlers_names)
+
+    def _as_first_started(self, engine: Engine) -> None:
+        super()._as_first_started(engine)
+        for event in [e for e, handlers in engine._event_handlers.items() if not handlers]:
+            del engine._event_handlers[event]
 
     def _fold(self) -> None:
         self.total_processing += self.processing_times
@@ -451,9 +517,14 @@ class _TraceWindow:
         engine.add_event_handler(Events.COMPLETED, self.stop)
 
     def plan(self, engine: Engine) -> None:
-        total = (engine.state.epoch_length or 0) * (engine.state.max_epochs or 0)
-        active = max(1, min(self.active, total))
-        self.first = min(self.skip, max(total - active, 0)) + 1  # 1-based iterations traced
+        done = engine.state.iteration  # > 0 when a run resumes
+        total = (engine.state.epoch_length or 0) * (engine.state.max_epochs or 0) - done
+        if total <= 0:  # unknown length: trust the request
+            active, skip = max(1, self.active), self.skip
+        else:  # a short run still gets a trace, as late as it fits
+            active = max(1, min(self.active, total))
+            skip = min(self.skip, total - active)
+        self.first = done + skip + 1  # 1-based iterations traced
         self.last = self.first + active - 1
 
     def data_started(self, engine: Engine) -> None:
@@ -498,7 +569,7 @@ class _TraceWindow:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             tensorboard_trace_handler(str(self.out_dir), worker_name="trainer")(self.prof)
         self.files = sorted(str(p) for p in self.out_dir.glob("*.pt.trace.json*"))
-        sort_key = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
+        sort_key = "self_device_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
         table = self.prof.key_averages().table(sort_by=sort_key, row_limit=20)
         (self.out_dir / "top_ops.txt").write_text(
             f"torch.profiler, training iterations {self.first}-{self.last}\n{table}\n"
@@ -530,6 +601,19 @@ DATA_SHARE_ADVICE = 0.25
 _INTERNAL = ("BasicTimeProfiler.", "HandlersTimeProfiler.", "_TraceWindow.", "RunProfiler.")
 
 
+@dataclass
+class ProfileOptions:
+    """The ``--profile`` config fields (a recipe's config inherits them)."""
+
+    profile: bool = option(
+        False,
+        "profile the first training phase: Ignite's time profilers (data loading, step, each handler) and a "
+        "torch.profiler trace of a few steps, written to <run>/profile/, with a summary at the end",
+    )
+    profile_warmup_steps: int = option(5, "--profile: training iterations before the torch.profiler trace")
+    profile_trace_steps: int = option(5, "--profile: training iterations the torch.profiler trace records")
+
+
 class RunProfiler:
     """Profiles a trainer and its evaluator; :meth:`finish` writes ``<run_dir>/profile/`` and summarises.
 
@@ -548,10 +632,10 @@ class RunProfiler:
         self.out_dir = Path(run_dir) / "profile"
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.say = say
-        self.trainer_basic = _AccumulatingBasicProfiler()
-        self.trainer_handlers = _AccumulatingHandlersProfiler()
-        self.eval_basic = _AccumulatingBasicProfiler()
-        self.eval_handlers = _AccumulatingHandlersProfiler()
+        self.trainer_basic = _AccumulatingBasicTimeProfiler()
+        self.trainer_handlers = _AccumulatingHandlersTimeProfiler()
+        self.eval_basic = _AccumulatingBasicTimeProfiler()
+        self.eval_handlers = _AccumulatingHandlersTimeProfiler()
         self.trace = _TraceWindow(self.out_dir / "trace", warmup_steps, trace_steps, self.device)
         self.evaluator: Engine | None = None
         self.trainer: Engine | None = None
@@ -625,6 +709,7 @@ class RunProfiler:
             "largest_other_handler": max(others, key=lambda h: h["total_s"], default=None),
             "device": str(self.device),
             "trace_files": self.trace.files,
+            "trace_iterations": f"{self.trace.first}-{self.trace.last}",
         }
 
     def finish(self) -> dict[str, Any]:
@@ -684,7 +769,7 @@ def _engine_section(
 ) -> dict:
     rows = []
     for (name, event), times in handlers.items():
-        if name.startswith(_INTERNAL):
+        if any(tag in name for tag in _INTERNAL):
             continue
         stats = _stats(times)
         if stats["calls"]:
@@ -778,9 +863,12 @@ def summarize(results: dict[str, Any]) -> str:
             " (While profiling, the GPU was synchronised after each step so steps carry their kernel time.)"
         )
     if results["trace_files"]:
+        trace = Path(results["trace_files"][0])
+        profile_dir = trace.parent.parent
         text += (
-            f" Tables in {Path(results['trace_files'][0]).parent.parent}/timing.md; trace: "
-            f"tensorboard --logdir {Path(results['trace_files'][0]).parent} or chrome://tracing."
+            f" Tables in {profile_dir}/timing.md; trace of iterations {results['trace_iterations']}: "
+            f"tensorboard --logdir {profile_dir} (torch-tb-profiler) or open {trace} in chrome://tracing or "
+            "ui.perfetto.dev."
         )
     return text
 

@@ -44,6 +44,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ignite_cv.errors import UserError
+from ignite_cv.options import option
 from ignite_cv.weights import ModelCard, register_rebuild_hook, save_model, unwrap
 
 #: ``card.extra`` key of the JSON pruning history (a list of ``[module_name, is_out, indices]``).
@@ -528,6 +529,8 @@ class PruneOptions:
     batch_size: int = 128
     seed: int = 0
     workers: int = 0
+    #: As in training, for image folders decoded from files.
+    center_crop: bool = False
     monitor: str = "auto"
     monitor_mode: str = "auto"
     #: Samples of the training split whose loss gradients rank channels for ``taylor``.
@@ -552,7 +555,8 @@ class PruneOptions:
             raise UserError(f"--batch-size {self.batch_size} must be >= 1", "pass e.g. 128")
 
 
-def _loader(split, batch_size: int, train: bool, seed: int, workers: int, data) -> Any:
+def _loader(split, batch_size: int, train: bool, options: PruneOptions, data) -> Any:
+    """One process's loader; in-memory splits stay where they are (the CPU, or the device they are on)."""
     from ignite_cv.data.loaders import build_loader
 
     device = split.images.device if split.in_memory else torch.device("cpu")
@@ -561,13 +565,14 @@ def _loader(split, batch_size: int, train: bool, seed: int, workers: int, data) 
         batch_size=batch_size,
         train=train,
         device=device,
-        seed=seed,
+        seed=options.seed,
         rank=0,
         world_size=1,
-        workers=workers,
+        workers=options.workers,
         pin_memory=False,
         image_size=data.image_size,
         channels=data.channels,
+        center_crop=options.center_crop,
     )
 
 
@@ -575,9 +580,7 @@ def _taylor_loss(
     train_split, data, task, pipeline, device, options: PruneOptions
 ) -> Callable[[nn.Module], Any]:
     """A loss on the first ``taylor_samples`` training images (evaluation order: the same every call)."""
-    loader = _loader(
-        train_split, min(options.taylor_samples, len(train_split)), False, options.seed, options.workers, data
-    )
+    loader = _loader(train_split, min(options.taylor_samples, len(train_split)), False, options, data)
     images, labels = next(iter(loader))
     images, labels = images.to(device), labels.to(device)
     with torch.no_grad():
@@ -600,35 +603,50 @@ def _evaluate(model, loader, task, pipeline, device, step_options) -> dict[str, 
     return scalar_metrics(evaluator.state.metrics)
 
 
-def _measure(model, card, device, options: PruneOptions, metrics: dict[str, float]) -> dict[str, Any]:
-    from ignite_cv.profiling import measure_latency
-
-    example = example_input_for(card, device)
-    macs, params = count_macs_params(model, example)
+def _measure(model, card, device, metrics: dict[str, float]) -> dict[str, Any]:
+    """Test metrics, parameters and MACs of ``model`` (latency: :func:`_add_latency`)."""
+    macs, params = count_macs_params(model, example_input_for(card, device))
     row: dict[str, Any] = {
         "test_accuracy": metrics.get("accuracy"),
         "test_loss": metrics.get("loss"),
         "params": params,
         "macs": macs,
     }
-    for batch in sorted({1, options.batch_size}):
-        stats = measure_latency(
-            model,
-            example_input_for(card, device, batch),
-            warmup=options.latency_warmup,
-            repeats=options.latency_repeats,
-            budget_s=options.latency_budget_s,
-        )
-        row[f"latency_b{batch}_ms"] = round(stats.median_ms, 4)
-        row[f"latency_b{batch}_p90_ms"] = round(stats.p90_ms, 4)
-        row[f"throughput_b{batch}"] = round(stats.throughput, 2)
     if "roc_auc" in metrics and card.num_outputs == 1:
         row["test_roc_auc"] = metrics["roc_auc"]
     return row
 
 
+def _add_latency(rows: list[dict], models: list[nn.Module], card, device, options: PruneOptions) -> None:
+    """Latency rows for each model, timed interleaved so that all see the same machine load."""
+    from ignite_cv.profiling import interleaved_latency
+
+    for batch in sorted({1, options.batch_size}):
+        example = example_input_for(card, device, batch).normal_()
+        stats = interleaved_latency(
+            models,
+            [example] * len(models),
+            warmup=options.latency_warmup,
+            repeats=options.latency_repeats,
+            budget_s=options.latency_budget_s,
+        )
+        for row, stat in zip(rows, stats):
+            row[f"latency_b{batch}_ms"] = round(stat.median_ms, 4)
+            row[f"latency_b{batch}_p90_ms"] = round(stat.p90_ms, 4)
+            row[f"throughput_b{batch}"] = round(stat.throughput, 2)
+
+
 def _finetune(
-    model, data, task, pipeline, device, step_options, options: PruneOptions, out_dir: Path, train_mode, say
+    model,
+    data,
+    task,
+    pipeline,
+    device,
+    step_options,
+    options: PruneOptions,
+    out_dir: Path,
+    train_mode,
+    progress,
 ) -> dict[str, Any]:
     """Fine-tune with the training engines, a cosine schedule and best-on-validation weights restored."""
     from ignite.engine import Events
@@ -638,13 +656,13 @@ def _finetune(
     from ignite_cv.handlers.history import MetricsHistory, epoch_row
     from ignite_cv.handlers.lr_schedule import ScheduleOptions, attach_lr_schedule
     from ignite_cv.handlers.monitor import Monitor
-    from ignite_cv.handlers.nonfinite import TerminateOnNonFiniteLoss
+    from ignite_cv.handlers.nonfinite import NonFiniteLossError, TerminateOnNonFiniteLoss
     from ignite_cv.handlers.progress import ProgressReporter
     from ignite_cv.metrics import evaluation_metrics, training_metrics
     from ignite_cv.phases import make_optimizer
 
-    train_loader = _loader(data.train, options.batch_size, True, options.seed, options.workers, data)
-    val_loader = _loader(data.val, options.batch_size, False, options.seed, options.workers, data)
+    train_loader = _loader(data.train, options.batch_size, True, options, data)
+    val_loader = _loader(data.val, options.batch_size, False, options, data)
     optimizer = make_optimizer(
         options.optimizer, model.parameters(), options.lr, options.weight_decay, options.momentum
     )
@@ -681,7 +699,7 @@ def _finetune(
             )
         ),
     )
-    if say is not None:
+    if progress:
         ProgressReporter(
             options.finetune_epochs,
             lambda: trainer.state.epoch,
@@ -690,7 +708,12 @@ def _finetune(
             phase="prune-finetune",
             use_bars=False,
         ).attach(trainer, evaluator)
-    trainer.run(train_loader, max_epochs=options.finetune_epochs)
+    try:
+        trainer.run(train_loader, max_epochs=options.finetune_epochs)
+    except NonFiniteLossError as err:
+        raise UserError(
+            f"fine-tuning the pruned model diverged ({err})", "lower the fine-tuning learning rate"
+        ) from None
     best.restore()
     return {"epochs": trainer.state.epoch, "best": best.summary()}
 
@@ -781,10 +804,11 @@ def prune_and_finetune(
     step_options = step_options or StepOptions()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    progress = say is not None  # per-epoch lines of the fine-tuning
     say = say or (lambda _message: None)
     model = unwrap(model).to(device)
     torch.manual_seed(options.seed)
-    test_loader = _loader(data.test, options.batch_size, False, options.seed, options.workers, data)
+    test_loader = _loader(data.test, options.batch_size, False, options, data)
 
     loss_fn = (
         _taylor_loss(data.train, data, task, pipeline, device, options)
@@ -806,15 +830,10 @@ def prune_and_finetune(
         loss_fn=loss_fn,
     )
     prune_seconds = time.perf_counter() - started
-    say("pruning: measuring the model before pruning")
+    say("pruning: testing the model before pruning")
     before = _measure(
-        original,
-        card,
-        device,
-        options,
-        _evaluate(original, test_loader, task, pipeline, device, step_options),
+        original, card, device, _evaluate(original, test_loader, task, pipeline, device, step_options)
     )
-    del original
     scope = "global" if options.global_pruning else "uniform"
     say(
         f"pruning: ratio {result.ratio:.3f} ({options.importance}, {scope}): "
@@ -827,11 +846,12 @@ def prune_and_finetune(
     if options.finetune_epochs > 0:
         say(f"pruning: fine-tuning for {options.finetune_epochs} epochs (lr {options.lr:g}, cosine)")
         finetune = _finetune(
-            model, data, task, pipeline, device, step_options, options, out_dir, train_mode, say
+            model, data, task, pipeline, device, step_options, options, out_dir, train_mode, progress
         )
-    after = _measure(
-        model, card, device, options, _evaluate(model, test_loader, task, pipeline, device, step_options)
-    )
+    after = _measure(model, card, device, _evaluate(model, test_loader, task, pipeline, device, step_options))
+    say("pruning: timing both models (interleaved)")
+    _add_latency([before, after], [original, model], card, device, options)
+    del original
 
     model_path = out_dir / "pruned.safetensors"
     new_card = save_pruned(model_path, model, card, result)
@@ -863,13 +883,64 @@ def prune_and_finetune(
         f"# Pruning: {card.arch}, ratio {result.ratio:.3f}, {options.importance}, "
         f"{'global' if options.global_pruning else 'uniform'}, "
         f"{options.finetune_epochs} fine-tuning epochs\n\n"
-        f"Latency on {device} ({torch.get_num_threads()} threads), median of up to {options.latency_repeats} "
+        f"Latency on {device} ({torch.get_num_threads()} threads), both models timed in alternating blocks: "
+        f"median of up to {options.latency_repeats} "
         f"repeats after {options.latency_warmup} warm-up passes. "
         "MACs are torch-pruning's count for one image.\n\n" + table
     )
     say("pruning: before / after\n" + table.rstrip())
     say(f"pruning: model saved to {model_path}")
     return summary
+
+
+@dataclass
+class PruneAfterOptions:
+    """The ``--prune-after`` family of config fields (a recipe's config inherits them)."""
+
+    prune_after: float = option(
+        0.0,
+        "after training, prune this fraction of channels (0 < R < 1) from a copy of the best model, "
+        "fine-tune it and compare before/after in <run>/pruning/ (0 = off)",
+    )
+    prune_importance: str = option(
+        "magnitude",
+        "--prune-after channel ranking: weight magnitude, first-order Taylor, or BatchNorm scale",
+        choices=IMPORTANCES,
+    )
+    prune_global: bool = option(
+        False, "--prune-after: rank channels across layers instead of removing the same fraction from each"
+    )
+    prune_iterative_steps: int = option(1, "--prune-after: reach the ratio in this many pruning steps")
+    prune_finetune_epochs: int = option(3, "--prune-after: fine-tuning epochs after pruning (0 = none)")
+    prune_lr: float = option(
+        0.0, "--prune-after: fine-tuning peak learning rate, cosine schedule (0 = --lr / 10)"
+    )
+
+
+def check_prune_after(config: Any) -> None:
+    """Refuse bad ``--prune-after`` settings before training starts (a one-line UserError)."""
+    ratio = getattr(config, "prune_after", 0.0)
+    if ratio == 0:
+        return
+    if not 0.0 < ratio < 1.0:
+        raise UserError(
+            f"--prune-after {ratio} is outside (0, 1)",
+            "pass the fraction of channels to remove, e.g. 0.5, or 0",
+        )
+    _check_spec(
+        ratio,
+        None,
+        None,
+        getattr(config, "prune_importance", "magnitude"),
+        getattr(config, "prune_iterative_steps", 1),
+    )
+    if getattr(config, "prune_finetune_epochs", 0) < 0 or getattr(config, "prune_lr", 0.0) < 0:
+        raise UserError("--prune-finetune-epochs and --prune-lr must be >= 0", "pass 0 for the defaults")
+    if getattr(config, "nproc_per_node", 0) > 1:
+        raise UserError(
+            "--prune-after runs in one process",
+            "train without --nproc-per-node, or run tools/prune.py on the best checkpoint afterwards",
+        )
 
 
 def prune_after_training(
@@ -913,6 +984,7 @@ def prune_after_training(
         batch_size=get("batch_size", 128),
         seed=get("seed", 0),
         workers=get("workers", 0),
+        center_crop=bool(get("center_crop", False)),
         monitor=get("monitor", "auto"),
         monitor_mode=get("monitor_mode", "auto"),
         log_every=get("log_every", 50),

@@ -50,6 +50,8 @@ from ignite_cv.phases import Phase, make_optimizer, plan_phases
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
+from ignite_cv.profiling import attach_run_profiler
+from ignite_cv.pruning import check_prune_after, prune_after_training
 from ignite_cv.resume import (
     PhaseState,
     SkippingLoader,
@@ -140,6 +142,11 @@ class RunContext:
 def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) -> None:
     rank, world = idist.get_rank(), idist.get_world_size()
     start = time.perf_counter()
+    check_prune_after(config)
+    if config.prune_after > 0 and world > 1:
+        raise UserError(
+            "--prune-after runs in one process", "run it without torchrun, or prune later with tools/prune.py"
+        )
     device = resolve_device(config.device)
     manual_seed(config.seed)
     if config.deterministic:
@@ -282,6 +289,21 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) ->
     }
     if run is not None:
         summary["report"] = _write_report(ctx, test_predictions)
+        if config.prune_after > 0:
+            summary["pruning"] = prune_after_training(
+                unwrap(ctx.model),
+                card,
+                data,
+                task,
+                pipeline,
+                device,
+                run.path,
+                config.prune_after,
+                config.prune_finetune_epochs,
+                config,
+                train_mode=functools.partial(set_train_mode, train_bn=config.train_bn),
+                say=_say,
+            )
         run.write_json("summary.json", summary)
         ctx.board.add_text("summary", summary, ctx.epoch)
         ctx.board.close()
@@ -402,11 +424,23 @@ def _run_phase(
         ctx.train_loader.skip_next(restore_phase(ctx, phase_state, resume))
     elif change:
         _say(f"phase {phase.name}: {change}")
+    finish_profile = None
+    if config.profile and index == 0 and ctx.run is not None:
+        finish_profile = attach_run_profiler(
+            trainer,
+            ctx.evaluator,
+            ctx.run.path,
+            ctx.device,
+            config.profile_warmup_steps,
+            config.profile_trace_steps,
+            say=_say,
+        )
     try:
         trainer.run(ctx.train_loader, max_epochs=phase.epochs)
     finally:
         for handle in handles:
             handle.remove()
+    profile = finish_profile() if finish_profile is not None else None
     stopped_by = "early_stopping" if stopper is not None and trainer.should_terminate else "epochs"
     total, trainable = _count_params(unwrap(ctx.model))
     return {
@@ -415,6 +449,7 @@ def _run_phase(
         "stopped_by": stopped_by,
         "wall_time_s": round(time.perf_counter() - phase_start, 2),
         "params": {"total": total, "trainable": trainable},
+        **({"profile": profile} if profile is not None else {}),
         **change,
         **phase.info,
     }

@@ -109,6 +109,9 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def build_from_card(card: ModelCard) -> nn.Module:
+    """The architecture of ``card``, with its structural edits (pruning) replayed, weights not loaded."""
+    if card.extra.get("pruning_history"):
+        import ignite_cv.pruning  # noqa: F401  (registers the hook that replays the pruning history)
     model = build_model(
         card.arch, card.in_channels, tuple(card.image_size), card.num_outputs, **card.arch_args
     )

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 from ignite.engine import Events
+from ignite.metrics import Accuracy
 from torch import nn
 
 from ignite_cv.engine import StepOptions, create_evaluator, create_trainer
-from ignite_cv.metrics import evaluation_metrics
 from ignite_cv.models import build_model
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.profiling import (
@@ -123,9 +123,8 @@ def _run(tmp_path, data_sleep: float = 0.0, handler_sleep: float = 0.0, epochs: 
     device = torch.device("cpu")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     trainer = create_trainer(model, optimizer, task, pipeline, device, StepOptions())
-    evaluator = create_evaluator(
-        model, task, pipeline, device, StepOptions(), evaluation_metrics(task, device)
-    )
+    accuracy = Accuracy(output_transform=lambda o: (o["scores"], o["y"]))
+    evaluator = create_evaluator(model, task, pipeline, device, StepOptions(), {"accuracy": accuracy})
     batch = (torch.randint(0, 255, (8, 1, 4, 4), dtype=torch.uint8), torch.randint(0, 3, (8,)))
 
     class Loader:
@@ -182,3 +181,19 @@ def test_a_slow_handler_is_named(tmp_path):
     result, _, _, _ = _run(tmp_path, handler_sleep=0.08)
     assert result["largest"] == "other handlers"
     assert "slow_handler" in result["summary"] and "make it run less often" in result["summary"]
+
+
+def test_exceptions_still_propagate_with_the_profiler_attached(tmp_path):
+    # Ignite 0.5's HandlersTimeProfiler alone makes Engine swallow them (an empty EXCEPTION_RAISED entry).
+    from ignite.engine import Engine
+
+    trainer, evaluator = Engine(lambda e, b: 0.0), Engine(lambda e, b: {})
+
+    def broken_metric(_):
+        raise KeyError("loss")
+
+    evaluator.add_event_handler(Events.ITERATION_COMPLETED, broken_metric)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run([1, 2]))
+    attach_run_profiler(trainer, evaluator, tmp_path, say=None)
+    with pytest.raises(KeyError, match="loss"):
+        trainer.run([1, 2, 3], max_epochs=2)

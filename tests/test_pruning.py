@@ -199,6 +199,8 @@ def test_ratio_outside_the_open_unit_interval_is_refused():
         prune(model, example_input_for(card), ratio=0.5, speedup=2.0)
     with pytest.raises(UserError, match="greater than 1"):
         prune(model, example_input_for(card), speedup=0.5)
+    with pytest.raises(UserError, match="already has"):
+        prune(model, example_input_for(card), target_macs=10**9)
 
 
 def test_removing_every_channel_of_a_layer_is_refused_and_the_model_is_untouched():

@@ -139,3 +139,42 @@ def test_a_folder_with_broken_files_trains_on_everything_readable(tmp_path):
     listed = (tmp_path / "runs" / "messy" / "data_skipped.txt").read_text()
     assert all(name in listed for name in ("corrupt.jpg", "truncated.jpg", "notes.txt"))
     assert "zz_cmyk" not in listed and "zz_deep" not in listed and "zz_rgba" not in listed
+
+
+def test_profile_and_prune_after_write_into_the_run_folder(tmp_path):
+    recipe = load_recipe("tinyvgg")
+    summary = recipe.run_recipe(
+        recipe.TinyVGGRecipe,
+        argv=[
+            "--epochs",
+            "1",
+            "--hidden-units",
+            "8",
+            "--workers",
+            "0",
+            "--output-dir",
+            str(tmp_path),
+            "--run-name",
+            "p",
+            "--profile",
+            "--profile-warmup-steps",
+            "2",
+            "--profile-trace-steps",
+            "2",
+            "--prune-after",
+            "0.5",
+            "--prune-finetune-epochs",
+            "1",
+        ],
+    )
+    run_dir = tmp_path / "p"
+    profile = summary["phases"][0]["profile"]
+    assert profile["largest"] and (run_dir / "profile" / "timing.md").is_file()
+    assert list((run_dir / "profile" / "trace").iterdir())
+    pruning = summary["pruning"]
+    assert pruning["after"]["macs"] < pruning["before"]["macs"]
+    from ignite_cv.weights import load_model
+
+    pruned, card = load_model(run_dir / "pruning" / "pruned.safetensors")
+    assert card.extra["pruning_history"]
+    assert sum(p.numel() for p in pruned.parameters()) == pruning["after"]["params"]

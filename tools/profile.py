@@ -3,9 +3,10 @@
 The model is rebuilt from the checkpoint alone (its metadata: architecture, pruning history, weights).
 Latency is the median and 90th percentile of forward passes after warm-up, at batch 1 and at
 ``--batch-size``; CUDA events time it on a GPU. ``--compare OTHER`` puts a second checkpoint beside the
-first with ratios (second / first). Results are printed and saved as JSON and markdown (default: the run
-folder's ``profile/`` when the checkpoint is in ``<run>/checkpoints/``, else beside the checkpoint);
-checkpoints are only read. Examples::
+first with ratios (second / first); the two are timed in alternating blocks, so both see the same
+machine load. Results are printed and saved as JSON and markdown (default: the run folder's
+``profile/`` when the checkpoint is in ``<run>/checkpoints/``, else beside the checkpoint); checkpoints
+are only read. Examples::
 
     python tools/profile.py runs/tinyvgg-X/checkpoints/best.safetensors --batch-size 128 --top-ops 10
     python tools/profile.py runs/tinyvgg-X/checkpoints/best.safetensors \\
@@ -90,32 +91,26 @@ def default_output_dir(checkpoint: Path) -> Path:
     return parent.parent / "profile" if parent.name == "checkpoints" else parent
 
 
-def measure(path: Path, args: argparse.Namespace, device) -> Any:
-    """Rebuild the checkpoint at ``path`` and profile it; returns a ModelProfile."""
+def measure(paths: list[Path], args: argparse.Namespace, device) -> list[Any]:
+    """Rebuild each checkpoint and profile them together (latencies timed interleaved); ModelProfiles."""
     import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
-    from ignite_cv.profiling import profile_model
+    from ignite_cv.profiling import profile_models
     from ignite_cv.weights import load_model
 
-    model, card = load_model(path, device)
+    loaded = [(path, *load_model(path, device)) for path in paths]
     batches = (1, args.batch_size) if args.batch_size != 1 else (1,)
-    profile = profile_model(
-        model,
-        (card.in_channels, *card.image_size),
-        batches,
-        device,
-        args.warmup,
-        args.repeats,
-        args.max_seconds,
-        args.top_ops,
-        name=path.name,
+    entries = [(path.name, model, (card.in_channels, *card.image_size)) for path, model, card in loaded]
+    profiles = profile_models(
+        entries, batches, device, args.warmup, args.repeats, args.max_seconds, args.top_ops
     )
-    profile.extra = {
-        "checkpoint": str(path),
-        "arch": card.arch,
-        "arch_args": card.arch_args,
-        "pruned": bool(card.extra.get("pruning_history")),
-    }
-    return profile
+    for profile, (path, _, card) in zip(profiles, loaded):
+        profile.extra = {
+            "checkpoint": str(path),
+            "arch": card.arch,
+            "arch_args": card.arch_args,
+            "pruned": bool(card.extra.get("pruning_history")),
+        }
+    return profiles
 
 
 def _main(argv: list[str] | None = None) -> dict:
@@ -138,13 +133,14 @@ def _main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     first_path = Path(args.checkpoint)
-    first = measure(first_path, args, device)
+    paths = [first_path] + ([Path(args.compare)] if args.compare else [])
+    profiles = measure(paths, args, device)
+    first = profiles[0]
     result = {"profile": first.to_dict()}
     text = format_profile(first)
     stem = first_path.stem
     if args.compare:
-        other_path = Path(args.compare)
-        second = measure(other_path, args, device)
+        other_path, second = paths[1], profiles[1]
         result["compare"] = second.to_dict()
         text += "\n" + format_profile(second) + "\nComparison\n\n" + format_comparison(first, second)
         stem = f"{first_path.stem}-vs-{other_path.stem}"

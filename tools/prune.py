@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size,
         seed=args.seed,
         workers=args.workers,
+        center_crop=args.center_crop,
         latency_repeats=args.latency_repeats,
     )
     options.check()  # bad flags fail before any data is read
