@@ -136,11 +136,13 @@ def _evaluate_in_process(
     device = resolve_device(device_name)
     model, card = load_model(path, device)  # a foreign file fails here, before any data is read
     data = load_matching_data(options, card)
-    if rank == 0 and list(data.image_size) != list(card.image_size):
-        say(
-            f"note: evaluating at {data.image_size[0]}×{data.image_size[1]}; the model was trained at "
-            f"{card.image_size[0]}×{card.image_size[1]}"
-        )
+    if list(data.image_size) != list(card.image_size):
+        _check_input_size(model, card, data.channels, data.image_size, device)
+        if rank == 0:
+            say(
+                f"note: evaluating at {data.image_size[0]}×{data.image_size[1]}; the model was trained at "
+                f"{card.image_size[0]}×{card.image_size[1]}"
+            )
     if rank == 0 and list(data.class_names) != list(card.class_names):
         say(
             f"warning: the data's class names {_short(data.class_names)} differ from the checkpoint's "
@@ -236,6 +238,21 @@ def load_matching_data(options: EvaluationOptions, card):
             "evaluate on the data set the model was trained on",
         )
     return data
+
+
+def _check_input_size(model, card, channels: int, size, device: torch.device) -> None:
+    """A model trained at another size may not take ``size`` images (a fixed-size classifier): one
+    forward pass of a blank image tells, before any data is evaluated."""
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, channels, *size, device=device))
+    except RuntimeError as err:
+        trained = f"{card.image_size[0]}×{card.image_size[1]}"
+        raise UserError(
+            f"the checkpoint's {card.arch} was trained at {trained} and cannot take {size[0]}×{size[1]} "
+            f"images ({str(err).strip().splitlines()[0]})",
+            f"drop --image-size or pass {card.image_size[0]}",
+        ) from None
 
 
 def _short(names) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import ignite.distributed as idist
 import torch
 from ignite.metrics import (
+    Accuracy,
     Average,
     ConfusionMatrix,
     EpochMetric,
@@ -120,9 +121,11 @@ def evaluation_metrics(task: ClassificationTask, device: torch.device) -> dict[s
 
 def training_metrics(task: ClassificationTask, device: torch.device) -> dict[str, Metric]:
     """Epoch loss and accuracy of the (augmented) training batches, accumulated on the device."""
-    cm = DeviceConfusionMatrix(task.num_classes, output_transform=_scores_and_targets, device=device)
     loss: Callable = lambda o: o["loss"]  # noqa: E731
-    return {"loss": Average(output_transform=loss, device=device), "accuracy": cmAccuracy(cm)}
+    return {
+        "loss": Average(output_transform=loss, device=device),
+        "accuracy": Accuracy(output_transform=_scores_and_targets, device=device),
+    }
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import roc_curve
 
 __all__ = ["roc_auc", "roc_curves", "to_label_array", "to_prob_array"]
 
@@ -75,9 +76,20 @@ def _scored_classes(y: np.ndarray, p: np.ndarray) -> list[int]:
     return [int(k) for k in present]
 
 
-def _class_auc(y: np.ndarray, p: np.ndarray, k: int) -> float:
-    """Binary AUC of ``p[:, k]`` as the score for ``y == k`` (caller ensures both labels occur)."""
-    return float(roc_auc_score((y == k).astype(np.int64), p[:, k]))
+def _class_aucs(y: np.ndarray, p: np.ndarray, classes: list[int]) -> np.ndarray:
+    """One-vs-rest AUC of ``p[:, k]`` for ``y == k``, for every ``k`` in ``classes`` at once.
+
+    The Mann-Whitney form: (sum of the positives' ranks − n₊(n₊+1)/2) / (n₊ n₋), with tied scores
+    given their average rank — the same value as ``sklearn.metrics.roc_auc_score`` (the area under
+    the ROC curve with ties as diagonal segments) in one vectorised pass instead of one call per class,
+    which matters when validation runs every epoch. Callers ensure each class has both labels.
+    """
+    columns = np.asarray(classes)
+    ranks = rankdata(p[:, columns], axis=0)
+    positive = y[:, None] == columns[None, :]
+    n_pos = positive.sum(axis=0).astype(np.float64)
+    n_neg = len(y) - n_pos
+    return ((ranks * positive).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def roc_auc(y_true: np.ndarray | torch.Tensor, probs: np.ndarray | torch.Tensor) -> float:
@@ -91,7 +103,7 @@ def roc_auc(y_true: np.ndarray | torch.Tensor, probs: np.ndarray | torch.Tensor)
     classes = _scored_classes(y, p)
     if not classes:
         return float("nan")
-    return float(np.mean([_class_auc(y, p, k) for k in classes]))
+    return float(np.mean(_class_aucs(y, p, classes)))
 
 
 def _json_float(x: float) -> float | None:
@@ -126,13 +138,14 @@ def roc_curves(
     binary = p.shape[1] == 2
     classes = _scored_classes(y, p)
     curves: dict[str, dict[str, Any]] = {}
-    for k in classes:
+    aucs = _class_aucs(y, p, classes) if classes else []
+    for k, auc in zip(classes, aucs):
         fpr, tpr, thresholds = roc_curve((y == k).astype(np.int64), p[:, k])
         curves[names[k]] = {
             "fpr": [float(v) for v in fpr],
             "tpr": [float(v) for v in tpr],
             "thresholds": [_json_float(v) for v in thresholds],
-            "auc": _class_auc(y, p, k),
+            "auc": float(auc),
         }
     expected = [1] if binary else list(range(p.shape[1]))
     return {

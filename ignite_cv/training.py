@@ -80,7 +80,7 @@ def fit(config, on_phase_end=None) -> dict | None:
     each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights.
     """
     backend = _backend(config)
-    nproc = config.nproc_per_node or None
+    nproc = config.nproc_per_node if config.nproc_per_node > 1 else None
     if config.resume:
         config = resumed_config(config)
     result: dict = {}

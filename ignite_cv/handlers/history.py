@@ -2,13 +2,15 @@
 
 Each row holds the run's epoch, the phase, the learning rate, the wall time of the epoch, and the
 scalar train and validation metrics (``train/loss``, ``val/accuracy``, ...). Per-class vectors are
-stored as lists. The file is rewritten through a temp file on each append, so a kill never leaves a
-half-written line; :meth:`MetricsHistory.truncate` drops rows after an epoch when a run resumes.
+stored as lists. A row is appended (flushed and fsynced) in one write; a line cut short by a kill is
+ignored when reading, and :meth:`MetricsHistory.truncate`, which a resumed run calls first, rewrites
+the file atomically without it and without rows after the resumed epoch.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +32,22 @@ class MetricsHistory:
     def rows(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        rows = []
+        for line in self.path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+        return rows
 
     def append(self, row: dict) -> None:
-        """Add one epoch's row, replacing a row of the same epoch if there is one (never a duplicate)."""
+        """Add one epoch's row (one write, flushed and fsynced)."""
         clean = {k: _jsonable(v) for k, v in row.items() if k != "val/confusion_matrix"}
-        rows = [r for r in self.rows() if r.get("epoch") != clean.get("epoch")] + [clean]
-        rows.sort(key=lambda r: r.get("epoch", 0))
-        self._write(rows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(clean) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def truncate(self, last_epoch: int) -> None:
         """Drop rows of epochs after ``last_epoch`` (they belong to a run that is being resumed)."""

@@ -34,11 +34,12 @@ class TerminateOnNonFiniteLoss:
 
     def _record(self, trainer: Engine) -> None:
         loss = trainer.state.output["loss"]
-        iteration = torch.tensor(trainer.state.iteration, device=loss.device)
         if self._first_bad is None:
             self._first_bad = torch.zeros((), dtype=torch.long, device=loss.device)
-        bad = ~torch.isfinite(loss)
-        self._first_bad = torch.where(bad & (self._first_bad == 0), iteration, self._first_bad)
+        # In place, no allocation of an iteration tensor: first_bad = iteration where the loss is
+        # non-finite and nothing was recorded before (first_bad == 0 keeps its first value).
+        newly_bad = (~torch.isfinite(loss)) & (self._first_bad == 0)
+        self._first_bad.add_(newly_bad.long() * trainer.state.iteration)
 
     def check(self, trainer: Engine) -> None:
         """Read the device flag (one host sync); terminate and raise if a loss was not finite."""

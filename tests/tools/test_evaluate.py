@@ -92,6 +92,15 @@ def test_a_checkpoint_with_other_classes_than_the_data_is_one_line(trained_run, 
     assert "10 classes" in err and "has 3" in err
 
 
+def test_an_image_size_the_model_cannot_take_is_one_line(trained_run, tmp_path, capsys):
+    argv = [trained_run["best_checkpoint"], "--dataset", "digits", "--image-size", "16"]
+    with pytest.raises(SystemExit) as exit_info:
+        _tool().main([*argv, "--output-dir", str(tmp_path / "report")])
+    assert exit_info.value.code == 2
+    err = _one_line_error(capsys.readouterr().err)
+    assert "trained at 8×8" in err and "16×16" in err and not (tmp_path / "report").exists()
+
+
 def test_a_pickle_is_refused_without_a_traceback(tmp_path):
     pickled = tmp_path / "model.pth"
     torch.save({"weight": torch.zeros(2, 2)}, pickled)
