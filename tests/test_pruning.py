@@ -18,7 +18,6 @@ from ignite_cv.models import build_model
 from ignite_cv.pruning import (
     HISTORY_KEY,
     INFO_KEY,
-    PruneAfterOptions,
     apply_pruning_history,
     check_prune_after,
     classifier_layers,
@@ -327,16 +326,11 @@ def test_prune_after_training_prunes_a_copy_into_the_run_folder(tmp_path):
 
 
 def test_prune_after_and_profile_options_are_config_flags():
-    from dataclasses import dataclass
-
     from ignite_cv.config import TrainConfig, parse_config
-    from ignite_cv.profiling import ProfileOptions
 
-    @dataclass
-    class Config(TrainConfig, ProfileOptions, PruneAfterOptions):
-        pass
-
-    config = parse_config(Config, ["--prune-after", "0.4", "--prune-importance", "bn-scale", "--profile"])
+    config = parse_config(
+        TrainConfig, ["--prune-after", "0.4", "--prune-importance", "bn-scale", "--profile"]
+    )
     assert config.prune_after == 0.4 and config.prune_importance == "bn-scale" and config.profile
     check_prune_after(config)
     config.prune_after = 1.0
