@@ -1,8 +1,8 @@
 """AlexNet: a small-input variant for 28–32 px data (default: CIFAR-10), torchvision's for 224 px folders.
 
-    python recipes/alexnet.py --dataset cifar10 --data-root data/            # alexnet_small, 32 px
-    python recipes/alexnet.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
-    python recipes/alexnet.py --dataset folder --data-root my_images/ --model alexnet --image-size 224
+python recipes/alexnet.py --dataset cifar10 --data-root data/            # alexnet_small, 32 px
+python recipes/alexnet.py --dataset fashion-mnist --data-root ../shared/data/fashion-mnist --epochs 10
+python recipes/alexnet.py --dataset folder --data-root my_images/ --model alexnet --image-size 224
 """
 
 from dataclasses import dataclass
