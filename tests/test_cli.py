@@ -98,3 +98,10 @@ def test_no_traceback_in_a_real_process(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_nproc_per_node_inside_a_torchrun_job_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    line = _fails(["--nproc-per-node", "2"], capsys)
+    assert "torchrun" in line and "--nproc-per-node" in line
