@@ -178,3 +178,13 @@ def test_profile_and_prune_after_write_into_the_run_folder(tmp_path):
     pruned, card = load_model(run_dir / "pruning" / "pruned.safetensors")
     assert card.extra["pruning_history"]
     assert sum(p.numel() for p in pruned.parameters()) == pruning["after"]["params"]
+
+
+def test_two_runs_with_the_same_seed_give_the_same_metrics(tmp_path):
+    recipe = load_recipe("tinyvgg")
+    args = ["--epochs", "2", "--hidden-units", "4", "--workers", "0", "--augment", "standard", "--output-dir"]
+    first = recipe.run_recipe(recipe.TinyVGGRecipe, argv=[*args, str(tmp_path / "a"), "--seed", "5"])
+    second = recipe.run_recipe(recipe.TinyVGGRecipe, argv=[*args, str(tmp_path / "b"), "--seed", "5"])
+    other = recipe.run_recipe(recipe.TinyVGGRecipe, argv=[*args, str(tmp_path / "c"), "--seed", "6"])
+    assert first["test"] == second["test"]
+    assert first["test"] != other["test"]
