@@ -122,13 +122,13 @@ def _evaluate_in_process(
     result: dict,
 ) -> None:
     import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
+    from ignite_cv.devices import resolve_device
     from ignite_cv.engine import StepOptions, create_evaluator
     from ignite_cv.handlers.predictions import PredictionCollector
     from ignite_cv.metrics import evaluation_metrics
     from ignite_cv.pipeline.batch_pipeline import BatchPipeline
     from ignite_cv.pipeline.normalize import build_normalizer
     from ignite_cv.task import ClassificationTask
-    from ignite_cv.training import resolve_device
     from ignite_cv.weights import load_model
 
     rank, world = idist.get_rank(), idist.get_world_size()

@@ -26,6 +26,7 @@ from ignite_cv.data.loaders import build_loader, fits_on_device, materialize
 from ignite_cv.data.sources import load_data
 from ignite_cv.data.splits import DataBundle
 from ignite_cv.data.stats import fingerprint_split
+from ignite_cv.devices import resolve_device
 from ignite_cv.engine import StepOptions, create_evaluator, create_trainer, make_grad_scaler
 from ignite_cv.errors import UserError
 from ignite_cv.handlers.best_weights import BestWeights
@@ -102,17 +103,6 @@ def _backend(config) -> str | None:
     if config.backend != "auto":
         return config.backend
     return "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return idist.device() if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for CUDA but no GPU is visible", "use --device cpu or auto")
-    if device.type == "cuda" and idist.get_world_size() > 1:
-        return idist.device()
-    return device
 
 
 @dataclass

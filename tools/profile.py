@@ -68,23 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_device(name: str):
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` as a torch.device; a UserError when CUDA is absent."""
-    import torch
-
-    from ignite_cv.errors import UserError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r} is not a device", "use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for CUDA but no GPU is visible", "use --device cpu")
-    return device
-
-
 def default_output_dir(checkpoint: Path) -> Path:
     """``<run>/profile`` for a checkpoint in ``<run>/checkpoints/``, else the checkpoint's folder."""
     parent = checkpoint.resolve().parent
@@ -116,6 +99,7 @@ def measure(paths: list[Path], args: argparse.Namespace, device) -> list[Any]:
 def _main(argv: list[str] | None = None) -> dict:
     import torch
 
+    from ignite_cv.devices import resolve_device
     from ignite_cv.errors import UserError
     from ignite_cv.profiling import format_comparison, format_profile
 

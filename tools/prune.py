@@ -30,6 +30,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 
 import torch  # noqa: E402
 
+from ignite_cv.devices import resolve_device  # noqa: E402
 from ignite_cv.errors import UserError, exit_on_user_error  # noqa: E402
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
@@ -117,18 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r} is not a device", "use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for CUDA but no GPU is visible", "use --device cpu")
-    return device
-
-
 def load_matching_data(args: argparse.Namespace, card):
     """The data set, shaped like the checkpoint's input (size and channels), with the same classes."""
     from ignite_cv.data.options import DataOptions
@@ -197,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         latency_repeats=args.latency_repeats,
     )
     options.check()  # bad flags fail before any data is read
-    device = _device(args.device)
+    device = resolve_device(args.device)
     checkpoint = Path(args.checkpoint)
     model, card = load_model(checkpoint, device)
     data = load_matching_data(args, card)
