@@ -30,10 +30,10 @@ import ignite.distributed as idist
 import torch
 
 from ignite_cv.atomic import write_json_atomic
-from ignite_cv.data.loaders import build_loader
 from ignite_cv.data.options import DataOptions
 from ignite_cv.errors import UserError
 from ignite_cv.options import option
+from ignite_cv.training import make_loader
 
 SPLITS = ("test", "val", "train")
 
@@ -160,19 +160,8 @@ def _evaluate_in_process(
             f"the {split_name} split has {len(split)} samples, fewer than the {world} processes",
             "evaluate with fewer processes",
         )
-    loader = build_loader(
-        split,
-        batch_size=max(1, options.batch_size // world),
-        train=False,
-        device=torch.device("cpu"),
-        seed=options.seed,
-        rank=rank,
-        world_size=world,
-        workers=options.workers,
-        pin_memory=device.type == "cuda",
-        image_size=data.image_size,
-        channels=data.channels,
-        center_crop=options.center_crop,
+    loader = make_loader(
+        options, data, split, train=False, device=device, batch_size=max(1, options.batch_size // world)
     )
     pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)  # no augmentation
     evaluator = create_evaluator(

@@ -35,28 +35,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ignite_cv.data.options import DATASETS
+    from ignite_cv.data.options import add_data_arguments
     from ignite_cv.evaluation import SPLITS
 
     parser = _Parser(description=__doc__.splitlines()[0], prog="tools/evaluate.py")
     parser.add_argument("checkpoint", help="an ignite_cv .safetensors checkpoint (only read)")
-    data = parser.add_argument_group("data (the set the model was trained on)")
-    data.add_argument("--dataset", required=True, choices=DATASETS)
-    data.add_argument("--data-root", default="", help="where the data lives (as in training)")
+    data = add_data_arguments(parser)
     data.add_argument("--split", default="test", choices=SPLITS, help="split to evaluate (default: test)")
     data.add_argument(
         "--image-size", type=int, default=0, help="square size in pixels (default: the checkpoint's)"
     )
     data.add_argument("--channels", type=int, default=0, help="1 or 3 (default: the checkpoint's)")
-    data.add_argument("--center-crop", action="store_true", help="as in training (image folders)")
-    data.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="as in training: share of train held out for validation when the source has none",
-    )
-    data.add_argument("--seed", type=int, default=0, help="as in training: it chose that validation split")
-    data.add_argument("--workers", type=int, default=0, help="decoding workers for image folders")
     run = parser.add_argument_group("evaluation")
     run.add_argument("--batch-size", type=int, default=256, help="global batch size (default: 256)")
     run.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")

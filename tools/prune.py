@@ -50,7 +50,7 @@ def parse_count(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ignite_cv.data.options import DATASETS
+    from ignite_cv.data.options import add_data_arguments
     from ignite_cv.pruning import IMPORTANCES
 
     parser = _Parser(description=__doc__.splitlines()[0], prog="tools/prune.py")
@@ -85,17 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove the same fraction from every layer (default)",
     )
     parser.add_argument("--iterative-steps", type=int, default=1, help="reach the ratio in this many steps")
-    data = parser.add_argument_group("data (the set the model was trained on)")
-    data.add_argument("--dataset", required=True, choices=DATASETS)
-    data.add_argument("--data-root", default="", help="where the data lives (as in training)")
-    data.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="share of train held out for validation during fine-tuning (default: 0.1)",
-    )
-    data.add_argument("--center-crop", action="store_true", help="as in training, for image folders")
-    data.add_argument("--workers", type=int, default=0, help="decoding workers for image folders")
+    add_data_arguments(parser)
     tune = parser.add_argument_group("fine-tuning")
     tune.add_argument("--finetune-epochs", type=int, default=3, help="epochs of fine-tuning (0 = none)")
     tune.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
@@ -105,9 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=128, help="training/evaluation batch; also a latency batch"
     )
     tune.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
-    tune.add_argument(
-        "--seed", type=int, default=0, help="validation hold-out and data order (as in training)"
-    )
     parser.add_argument(
         "--device", default="cpu", help="cpu, cuda, cuda:N or auto; latency is measured there"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from ignite_cv.options import option
@@ -45,3 +46,22 @@ class DataOptions:
     strict_data: bool = option(
         False, "stop on the first unreadable image file instead of skipping it (skipped files are listed)"
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The data flags a tool needs to reload the data a checkpoint was trained on (as in training)."""
+    data = parser.add_argument_group("data (the set the model was trained on)")
+    data.add_argument("--dataset", required=True, choices=DATASETS)
+    data.add_argument("--data-root", default="", help="where the data lives (as in training)")
+    data.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="as in training: share of train held out for validation when the source has none",
+    )
+    data.add_argument("--center-crop", action="store_true", help="as in training, for image folders")
+    data.add_argument("--workers", type=int, default=0, help="decoding workers for image folders")
+    data.add_argument(
+        "--seed", type=int, default=0, help="as in training: it chose the validation split and data order"
+    )
+    return data
