@@ -203,33 +203,35 @@ def _timed_targets() -> list[tuple[str, object, str]]:
     from ignite.metrics import Average, EpochMetric, Loss, Metric
 
     from ignite_cv import metrics, training
+    from ignite_cv.background_writer import BackgroundWriter
     from ignite_cv.handlers import best_weights, checkpoint, history, nonfinite, progress, tensorboard
 
     return [
         (
-            "per iteration: training metrics update (loss Average + confusion matrix)",
+            "per iteration: metric updates (train loss + accuracy, val metrics)",
             Metric,
             "iteration_completed",
         ),
         ("  of which confusion-matrix updates (train and val)", metrics.DeviceConfusionMatrix, "update"),
-        ("  of which Average (training loss)", Average, "update"),
+        ("  of which Average (training loss and accuracy)", Average, "update"),
         ("  of which Loss (validation)", Loss, "update"),
         ("  of which ROC-AUC score collection (validation)", EpochMetric, "update"),
         ("per iteration: non-finite loss guard (record)", nonfinite.TerminateOnNonFiniteLoss, "_record"),
         ("per epoch: non-finite guard check (host sync)", nonfinite.TerminateOnNonFiniteLoss, "check"),
         ("per 10 iterations: TensorBoard learning rate", tensorboard.RunTensorBoard, "_log_lr"),
         ("per epoch: metric compute (all train + val metrics)", Metric, "completed"),
-        ("  of which ROC-AUC compute (sklearn, per class)", metrics.ShardedEpochMetric, "compute"),
+        ("  of which ROC-AUC compute (rank AUC, per class)", metrics.ShardedEpochMetric, "compute"),
         ("per epoch: best-weights copy", best_weights.BestWeights, "_on_evaluation"),
         (
-            "per epoch: checkpoint files (best and last; safetensors+fsync)",
+            "per epoch: checkpoint copies (best and last; written by the writer thread)",
             checkpoint.SafetensorsSaver,
             "__call__",
         ),
         ("per epoch: training state capture (resume)", training, "capture"),
-        ("per epoch: training state file (save_state; checksum+fsync)", training, "save_state"),
+        ("per epoch: training state copy (snapshot_state)", training, "snapshot_state"),
+        ("per epoch: waiting on the writer thread (queue full; phase end)", BackgroundWriter, "_collect"),
         ("per epoch: weights-finite check before the state", training, "_weights_finite"),
-        ("per epoch: metrics history (rewrite+fsync)", history.MetricsHistory, "append"),
+        ("per epoch: metrics history (append+fsync)", history.MetricsHistory, "append"),
         ("per epoch: TensorBoard scalars", tensorboard.RunTensorBoard, "_log_scalars"),
         ("per epoch: progress line", progress.ProgressReporter, "_on_validation"),
         ("every 5 epochs: validation image grid (matplotlib)", tensorboard.ValidationImageGrid, "_maybe_log"),

@@ -31,11 +31,19 @@ class ClassificationTask(nn.Module):
         return 1 if self.binary else self.num_classes
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean loss over the batch (float32 even under autocast)."""
+        """The training loss: mean over the batch, with ``label_smoothing`` (float32 even under autocast)."""
+        return self._cross_entropy(logits, targets, self.label_smoothing)
+
+    def evaluation_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The validation/test loss: plain cross-entropy, so that runs with and without label
+        smoothing report comparable losses (and a saved model's loss needs no training setting)."""
+        return self._cross_entropy(logits, targets, 0.0)
+
+    def _cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
         logits = logits.float()
         if self.binary:
             return F.binary_cross_entropy_with_logits(logits.squeeze(1), targets.to(logits.dtype))
-        return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits, targets, label_smoothing=smoothing)
 
     def class_scores(self, logits: torch.Tensor) -> torch.Tensor:
         """``(N, C)`` scores whose softmax gives class probabilities and whose argmax is the prediction."""

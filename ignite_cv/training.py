@@ -22,6 +22,8 @@ from ignite.handlers import EarlyStopping
 from ignite.utils import manual_seed
 from torch import nn
 
+from ignite_cv.allocator import tune_cpu_allocator
+from ignite_cv.background_writer import BackgroundWriter
 from ignite_cv.data.loaders import build_loader, fits_on_device, materialize
 from ignite_cv.data.sources import load_data
 from ignite_cv.data.splits import DataBundle
@@ -65,7 +67,7 @@ from ignite_cv.resume import (
 )
 from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
-from ignite_cv.training_state import TrainingState, latest_valid_state, save_state
+from ignite_cv.training_state import TrainingState, latest_valid_state, snapshot_state, write_state
 from ignite_cv.weights import ModelCard, load_model, unwrap
 
 #: Decoded data up to this size is kept in host memory as one uint8 tensor (no DataLoader per epoch).
@@ -127,11 +129,14 @@ class RunContext:
     epoch: int = 0
     iteration: int = 0
     phase_results: list = dataclasses.field(default_factory=list)
+    #: Writes checkpoint and training-state files off the training thread (rank 0).
+    writer: BackgroundWriter = dataclasses.field(default_factory=BackgroundWriter)
 
 
 def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) -> None:
     rank, world = idist.get_rank(), idist.get_world_size()
     start = time.perf_counter()
+    tune_cpu_allocator()  # before the first large tensor: see ignite_cv/allocator.py
     check_prune_after(config)
     if config.prune_after > 0 and world > 1:
         raise UserError(
@@ -222,7 +227,10 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) ->
         None,
     )
     best.attach(evaluator, lambda: ctx.epoch)
-    saver = SafetensorsSaver(run.checkpoints, card, lambda: ctx.epoch) if run is not None else _NullSaver()
+    if run is not None:
+        saver = SafetensorsSaver(run.checkpoints, card, lambda: ctx.epoch, ctx.writer)
+    else:
+        saver = _NullSaver()
     best_ckpt = best_checkpoint(model, saver, monitor, config.keep_best, lambda: ctx.epoch)
     last_ckpt = last_checkpoint(model, saver, lambda: ctx.epoch)
     if run is not None:
@@ -254,6 +262,8 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) ->
             "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
             + (str(run.checkpoints) if run else "the run folder"),
         ) from None
+    finally:
+        ctx.writer.close()
 
     # --- best model → test split --------------------------------------------------------------------
     best.restore()
@@ -430,6 +440,7 @@ def _run_phase(
     finally:
         for handle in handles:
             handle.remove()
+        ctx.writer.wait()  # the phase's files are on disk before anything reads them or the run fails
     profile = finish_profile() if finish_profile is not None else None
     stopped_by = "early_stopping" if stopper is not None and trainer.should_terminate else "epochs"
     total, trainable = _count_params(unwrap(ctx.model))
@@ -457,7 +468,7 @@ def _attach_state_saver(ctx, trainer, phase_state, nonfinite, best_ckpt, last_ck
         if not _weights_finite(ctx.model):  # diverged in this very step: keep the last good state
             return
         state = capture(ctx, phase_state, best_ckpt, last_ckpt, time.perf_counter() - run_start)
-        save_state(folder, ctx.iteration, state, ctx.config.keep_states)
+        ctx.writer.submit(write_state, folder, ctx.iteration, snapshot_state(state), ctx.config.keep_states)
 
     trainer.add_event_handler(Events.EPOCH_COMPLETED, save)
     if ctx.config.checkpoint_every > 0:
@@ -466,9 +477,10 @@ def _attach_state_saver(ctx, trainer, phase_state, nonfinite, best_ckpt, last_ck
 
 
 def _weights_finite(model: nn.Module) -> bool:
-    """One host sync: whether every parameter is finite."""
-    flags = [torch.isfinite(p).all() for p in unwrap(model).parameters()]
-    return bool(torch.stack(flags).all()) if flags else True
+    """One host sync: whether every parameter is finite (a NaN or inf makes its float64 sum non-finite;
+    summing allocates nothing per element, unlike ``isfinite``)."""
+    sums = [p.detach().sum(dtype=torch.float64) for p in unwrap(model).parameters()]
+    return bool(torch.stack(sums).sum().isfinite()) if sums else True
 
 
 def _at_epoch_end(engine: Engine) -> bool:

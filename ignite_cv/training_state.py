@@ -4,7 +4,9 @@ One ``.safetensors`` file per save, in ``<run>/checkpoints/state/``: tensors (mo
 the best weights so far, RNG states) in safetensors; everything else (trainer position, phase,
 schedulers, early stopping, best-k bookkeeping, Python RNG) as JSON in the metadata. Nothing needs
 pickle. Each file carries a BLAKE2b checksum of its tensors and JSON, is written atomically (temp
-file, fsync, rename), and only the newest ``keep`` files stay. On resume the newest file whose
+file, fsync, rename), and only the newest ``keep`` files stay. Saving is split in two so that the
+write can leave the training thread: :func:`snapshot_state` copies (on the training thread) and
+:func:`write_state` writes (anywhere, see :mod:`ignite_cv.background_writer`). On resume the newest file whose
 checksum verifies is used; a truncated or corrupt newer file is skipped with a one-line warning.
 """
 
@@ -53,25 +55,48 @@ def _checksum(tensors: Mapping[str, torch.Tensor], meta_json: str) -> str:
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())
         digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, no copy
     digest.update(meta_json.encode())
     return digest.hexdigest()
 
 
-def save_state(folder: str | Path, global_iteration: int, state: TrainingState, keep: int) -> Path:
-    """Write ``state`` atomically as the file for ``global_iteration``; delete all but the newest ``keep``."""
+@dataclass
+class StateSnapshot:
+    """A training state frozen for writing: CPU copies of the tensors and the JSON, taken at one moment."""
+
+    tensors: dict[str, torch.Tensor]
+    meta_json: str
+
+
+def snapshot_state(state: TrainingState) -> StateSnapshot:
+    """Copy ``state`` so that training may go on changing the originals while the copy is written."""
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.tensors.items()}
+    return StateSnapshot(tensors, json.dumps(state.meta, sort_keys=True, default=_json_default))
+
+
+def write_state(folder: str | Path, global_iteration: int, snapshot: StateSnapshot, keep: int) -> Path:
+    """Write ``snapshot`` atomically as the file for ``global_iteration``; delete all but the newest ``keep``.
+
+    Safe on a writer thread: it touches nothing but the snapshot and the files.
+    """
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
     folder = Path(folder)
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.tensors.items()}
-    meta_json = json.dumps(state.meta, sort_keys=True, default=_json_default)
-    metadata = {META_KEY: meta_json, CHECKSUM_KEY: _checksum(tensors, meta_json)}
+    metadata = {META_KEY: snapshot.meta_json, CHECKSUM_KEY: _checksum(snapshot.tensors, snapshot.meta_json)}
     target = folder / state_filename(global_iteration)
     with atomic_path(target) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        save_file(snapshot.tensors, str(tmp), metadata=metadata)
     for old in list_states(folder)[keep:]:
         old.unlink(missing_ok=True)
     return target
+
+
+def save_state(folder: str | Path, global_iteration: int, state: TrainingState, keep: int) -> Path:
+    """Snapshot and write ``state`` now, on this thread."""
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    return write_state(folder, global_iteration, snapshot_state(state), keep)
 
 
 def list_states(folder: str | Path) -> list[Path]:

@@ -16,11 +16,11 @@ class MLPRecipe(TrainConfig):
     model: str = "mlp"
     hidden_sizes: tuple[int, ...] = (512, 256)
     batch_norm: bool = True
-    dropout: float = 0.2
+    dropout: float = 0.0
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = 512
     optimizer: str = "adamw"
-    lr: float = 3e-3
+    lr: float = 6e-3
     weight_decay: float = 1e-4
     scheduler: str = "onecycle"
 

@@ -16,11 +16,13 @@ class TinyVGGRecipe(TrainConfig):
     model: str = "tinyvgg"
     hidden_units: int = 32
     dropout: float = 0.0
+    channels_last: bool = True
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "adamw"
     lr: float = 4e-3
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
     scheduler: str = "onecycle"
 
 

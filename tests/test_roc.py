@@ -106,3 +106,14 @@ def test_rejects_bad_shapes():
         roc_auc(np.array([0, 2]), np.full((2, 2), 0.5))
     with pytest.raises(ValueError):
         roc_curves(np.array([0, 1]), np.full((2, 2), 0.5), ["only one name"])
+
+
+def test_average_ranks_match_scipy_on_ties():
+    from scipy.stats import rankdata
+
+    from ignite_cv.roc import average_ranks
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, size=(200, 3)).astype(np.float32)  # many ties
+    values[:, 2] = rng.random(200)  # none
+    np.testing.assert_array_equal(average_ranks(values), rankdata(values, axis=0))

@@ -22,3 +22,12 @@ def test_multiclass_task_uses_cross_entropy_with_label_smoothing():
     assert task.num_outputs == 4
     expected = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
     assert torch.allclose(task.loss(logits, y), expected)
+
+
+def test_label_smoothing_changes_the_training_loss_only():
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(16, 4, generator=g), torch.randint(0, 4, (16,), generator=g)
+    smoothed = ClassificationTask(4, label_smoothing=0.1)
+    plain = torch.nn.functional.cross_entropy(logits, targets)
+    assert smoothed.evaluation_loss(logits, targets) == plain
+    assert abs(smoothed.loss(logits, targets) - plain) > 1e-3

@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError("--threads and --workers must be >= 0 and --latency-repeats >= 1", "fix the flag")
     if args.threads:
         torch.set_num_threads(args.threads)
+    from ignite_cv.allocator import tune_cpu_allocator
     from ignite_cv.engine import StepOptions
     from ignite_cv.pipeline.batch_pipeline import BatchPipeline
     from ignite_cv.pipeline.normalize import build_normalizer
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     from ignite_cv.task import ClassificationTask
     from ignite_cv.weights import load_model
 
+    tune_cpu_allocator()  # fine-tuning is a training loop: keep its buffers in the heap
     options = PruneOptions(
         ratio=args.ratio,
         target_macs=args.target_macs,

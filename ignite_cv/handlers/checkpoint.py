@@ -3,7 +3,9 @@
 Ignite's ``Checkpoint`` decides *when* to save and which files to delete (keeping the ``n_saved``
 best by score); :class:`SafetensorsSaver` decides *how*: the model's state dict in safetensors with
 the run's :class:`~ignite_cv.weights.ModelCard` (plus epoch and score) as metadata, written
-atomically, so a fresh process rebuilds the model from the file alone. Nothing is pickled.
+atomically, so a fresh process rebuilds the model from the file alone. Nothing is pickled. The
+weights are copied at once; the file is written by a :class:`~ignite_cv.background_writer.BackgroundWriter`
+(inline by default), in order with the removals Ignite asks for.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from torch import nn
 
+from ignite_cv.background_writer import BackgroundWriter, InlineWriter
 from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.weights import ModelCard, save_weights
 
@@ -27,10 +30,17 @@ LAST_PREFIX = "last"
 class SafetensorsSaver(BaseSaveHandler):
     """Ignite save handler writing one model state dict per file, on rank 0 only (Ignite calls it there)."""
 
-    def __init__(self, folder: str | Path, card: ModelCard, epoch_fn: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        card: ModelCard,
+        epoch_fn: Callable[[], int],
+        writer: BackgroundWriter | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.card = card
         self.epoch_fn = epoch_fn
+        self.writer = writer if writer is not None else InlineWriter()
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
@@ -45,10 +55,10 @@ class SafetensorsSaver(BaseSaveHandler):
             extra["score_name"] = metadata["score_name"]
             extra["score"] = float(metadata["priority"])
         card = ModelCard(**{**self.card.__dict__, "extra": extra})
-        save_weights(self.folder / filename, tensors, card)
+        self.writer.submit(save_weights, self.folder / filename, tensors, card)
 
     def remove(self, filename: str) -> None:
-        (self.folder / filename).unlink(missing_ok=True)
+        self.writer.submit((self.folder / filename).unlink, True)
 
 
 def best_checkpoint(
