@@ -22,10 +22,13 @@ class BackgroundWriter:
     """Runs ``fn(*args)`` calls on one worker thread, first in first out; errors surface in the caller.
 
     ``max_pending`` bounds the snapshots held in memory: :meth:`submit` waits for the oldest write
-    when that many are queued (each snapshot is a copy of the weights and optimizer state).
+    when that many are queued (a snapshot is a copy of the weights, or of the whole training state).
+    An epoch queues up to five jobs (best and last checkpoint, their removals, the state), so the
+    default of 6 lets one epoch's files be written while the next epoch trains; a smaller bound
+    made the training thread wait on the disk again (``benchmarks/overhead.py --breakdown``).
     """
 
-    def __init__(self, max_pending: int = 2) -> None:
+    def __init__(self, max_pending: int = 6) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.max_pending = max_pending

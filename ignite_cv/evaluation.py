@@ -33,7 +33,7 @@ from ignite_cv.atomic import write_json_atomic
 from ignite_cv.data.options import DataOptions
 from ignite_cv.errors import UserError
 from ignite_cv.options import option
-from ignite_cv.training import make_loader
+from ignite_cv.training import leave_together, make_loader
 
 SPLITS = ("test", "val", "train")
 
@@ -178,15 +178,15 @@ def _evaluate_in_process(
     evaluator.run(loader)
     metrics = evaluator.state.metrics
     scores, labels, images = collector.gathered(task.num_classes)  # collective: every rank calls it
-    if rank != 0:
-        return
-    order = _dataset_order(len(split), world)
-    scores, labels = _restore_order(scores, order), _restore_order(labels, order)
-    images = _restore_order(images, order) if images is not None else None
-    result["metrics"] = _write_results(
-        path, options, split_name, data, card, metrics, scores, labels, images, out_dir, start, world
-    )
-    say(format_result(result["metrics"]))
+    if rank == 0:
+        order = _dataset_order(len(split), world)
+        scores, labels = _restore_order(scores, order), _restore_order(labels, order)
+        images = _restore_order(images, order) if images is not None else None
+        result["metrics"] = _write_results(
+            path, options, split_name, data, card, metrics, scores, labels, images, out_dir, start, world
+        )
+        say(format_result(result["metrics"]))
+    leave_together()
 
 
 def format_result(result: dict[str, Any]) -> str:
