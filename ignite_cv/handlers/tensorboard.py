@@ -3,7 +3,7 @@
 Scalars: train metrics per epoch (``train/...``), validation metrics per epoch (``val/...``), the LR per
 iteration (``lr/group_N``) and the phase index per epoch (``phase``). Text: the resolved config at the
 start and the run summary at the end. Images: a grid of fixed validation images titled
-"predicted / true" every few epochs (:class:`ValidationImageGrid`).
+"predicted above true" every few epochs (:class:`ValidationImageGrid`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import TensorboardLogger
 
+from ignite_cv.image_grid import labelled_grid
 from ignite_cv.metrics import scalar_metrics
+
+#: Events SummaryWriter buffers before the training thread has to wait for its writer thread.
+EVENT_QUEUE = 1000
 
 
 class RunTensorBoard:
@@ -29,7 +33,9 @@ class RunTensorBoard:
     def __init__(
         self, log_dir: str | Path, epoch_fn: Callable[[], int], iteration_fn: Callable[[], int]
     ) -> None:
-        self.logger = TensorboardLogger(log_dir=str(log_dir))
+        # SummaryWriter's default queue of 10 events is shorter than one epoch's scalars (~45), so the
+        # training thread waited for the event writer's thread at every epoch end.
+        self.logger = TensorboardLogger(log_dir=str(log_dir), max_queue=EVENT_QUEUE)
         self.epoch_fn = epoch_fn
         self.iteration_fn = iteration_fn
 
@@ -71,7 +77,9 @@ class RunTensorBoard:
 
 
 class ValidationImageGrid:
-    """Every ``every`` epochs, log a grid of fixed validation images titled with predicted / true class."""
+    """Every ``every`` epochs, log a grid of fixed validation images labelled with the predicted class
+    (green when right, red when wrong) above the true class (grey), drawn with PIL
+    (:mod:`ignite_cv.image_grid`: milliseconds, not the 0.1-0.6 s of a matplotlib figure)."""
 
     def __init__(
         self,
@@ -99,11 +107,9 @@ class ValidationImageGrid:
         epoch = self.board.epoch_fn()
         if epoch % self.every:
             return
-        from ignite_cv.figures import image_grid_figure
-
         predicted = self.predict(self.images).cpu().tolist()
         truth = self.labels.cpu().tolist()
-        titles = [f"{self.class_names[p]} / {self.class_names[t]}" for p, t in zip(predicted, truth)]
-        colors = ["green" if p == t else "red" for p, t in zip(predicted, truth)]
-        figure = image_grid_figure(self.images.cpu(), titles, colors, ncols=8)
-        self.board.writer.add_figure("val/predicted_vs_true", figure, epoch)
+        titles = [f"{self.class_names[p]}\n{self.class_names[t]}" for p, t in zip(predicted, truth)]
+        correct = [p == t for p, t in zip(predicted, truth)]
+        grid = labelled_grid(self.images, titles, correct, ncols=8)
+        self.board.writer.add_image("val/predicted_vs_true", grid, epoch, dataformats="HWC")
