@@ -200,7 +200,7 @@ def _timed_targets() -> list[tuple[str, object, str]]:
     Owners are classes (their handlers are bound when attached, after this patching) or the
     ``ignite_cv.training`` module for the functions it imported by name.
     """
-    from ignite.metrics import Average, EpochMetric, Loss, Metric
+    from ignite.metrics import EpochMetric, Loss, Metric
 
     from ignite_cv import metrics, training
     from ignite_cv.background_writer import BackgroundWriter
@@ -208,14 +208,14 @@ def _timed_targets() -> list[tuple[str, object, str]]:
 
     return [
         (
-            "per iteration: metric updates (train loss + accuracy, val metrics)",
-            Metric,
+            "per iteration: training loss and accuracy",
+            metrics.TrainingLossAccuracy,
             "iteration_completed",
         ),
-        ("  of which confusion-matrix updates (train and val)", metrics.DeviceConfusionMatrix, "update"),
-        ("  of which Average (training loss and accuracy)", Average, "update"),
-        ("  of which Loss (validation)", Loss, "update"),
-        ("  of which ROC-AUC score collection (validation)", EpochMetric, "update"),
+        ("per iteration: validation metric updates", Metric, "iteration_completed"),
+        ("  of which confusion matrix", metrics.DeviceConfusionMatrix, "update"),
+        ("  of which Loss", Loss, "update"),
+        ("  of which ROC-AUC score collection", EpochMetric, "update"),
         ("per iteration: non-finite loss guard (record)", nonfinite.TerminateOnNonFiniteLoss, "_record"),
         ("per epoch: non-finite guard check (host sync)", nonfinite.TerminateOnNonFiniteLoss, "check"),
         ("per 10 iterations: TensorBoard learning rate", tensorboard.RunTensorBoard, "_log_lr"),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ignite.distributed as idist
 import torch
+from ignite.exceptions import NotComputableError
 from ignite.metrics import (
-    Average,
     ConfusionMatrix,
     EpochMetric,
     Loss,
@@ -23,6 +23,7 @@ from ignite.metrics import (
     TopKCategoricalAccuracy,
 )
 from ignite.metrics.confusion_matrix import cmAccuracy, cmPrecision, cmRecall
+from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from ignite_cv.roc import roc_auc
 from ignite_cv.task import ClassificationTask
@@ -116,39 +117,51 @@ def evaluation_metrics(task: ClassificationTask, device: torch.device) -> dict[s
     return metrics
 
 
-class PerImageAverage(Average):
-    """Ignite's ``Average`` over images: each update is an ``(N,)`` vector with one value per image.
+class TrainingLossAccuracy(Metric):
+    """Epoch loss (mean of the batch losses) and accuracy (per image) of the training batches, as
+    ``state.metrics["loss"]`` and ``["accuracy"]``, accumulated on the device and summed over ranks.
 
-    (``Average`` itself takes a 1-D tensor as *one* sample; as a column it counts N samples.)
+    One metric with one small update instead of Ignite's ``Average`` and ``Accuracy``: each of those
+    runs Ignite's generic output unrolling and checks on every iteration, a visible share of a
+    sub-millisecond CPU step (``benchmarks/overhead.py --breakdown``). The numbers are the same
+    (``tests/test_metrics.py`` compares them with Ignite's).
     """
 
-    def update(self, output: torch.Tensor) -> None:  # noqa: D102 - Average.update on a column
-        super().update(output.reshape(-1, 1))
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        super().__init__(device=device, metrics_result_mode="flatten")
 
-    def compute(self) -> float:  # noqa: D102
-        return float(super().compute()[0])
+    @reinit__is_reduced
+    def reset(self) -> None:  # noqa: D102
+        self._loss_sum = torch.zeros((), device=self._device)
+        self._correct = torch.zeros((), dtype=torch.long, device=self._device)
+        self._batches = 0
+        self._images = 0
+
+    def iteration_completed(self, engine) -> None:
+        """The trainer's output dict as it is: no transform, no unrolling."""
+        self.update(engine.state.output)
+
+    @reinit__is_reduced
+    def update(self, output: dict) -> None:  # noqa: D102
+        self._loss_sum += output["loss"].detach()
+        self._correct += (output["scores"].argmax(dim=1) == output["y"]).sum()
+        self._batches += 1
+        self._images += len(output["y"])
+
+    @sync_all_reduce("_loss_sum", "_correct", "_batches", "_images")
+    def compute(self) -> dict[str, float]:  # noqa: D102
+        if self._batches == 0:
+            raise NotComputableError("TrainingLossAccuracy needs at least one batch")
+        return {
+            "loss": float(self._loss_sum) / self._batches,
+            "accuracy": int(self._correct) / self._images,
+        }
 
 
 def training_metrics(task: ClassificationTask, device: torch.device) -> dict[str, Metric]:
-    """Epoch loss and accuracy of the (augmented) training batches, accumulated on the device.
-
-    Accuracy is the per-image mean of correctness, the number Ignite's ``Accuracy`` gives, without
-    the shape and type checks ``Accuracy`` makes on every update (a visible share of a
-    sub-millisecond CPU step: ``benchmarks/overhead.py --breakdown``).
-    """
-    return {
-        "loss": Average(output_transform=_batch_loss, device=device),
-        "accuracy": PerImageAverage(output_transform=_correct, device=device),
-    }
-
-
-def _batch_loss(output: dict) -> torch.Tensor:
-    return output["loss"]
-
-
-def _correct(output: dict) -> torch.Tensor:
-    """1.0 per image whose top class score is its label (shape ``(N,)``: Average counts images)."""
-    return (output["scores"].argmax(dim=1) == output["y"]).float()
+    """Epoch loss and accuracy of the (augmented) training batches (``state.metrics["loss"]``,
+    ``["accuracy"]``)."""
+    return {"training": TrainingLossAccuracy(device=device)}
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:
