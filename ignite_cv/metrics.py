@@ -158,7 +158,7 @@ class TrainingLossAccuracy(Metric):
         }
 
 
-def training_metrics(task: ClassificationTask, device: torch.device) -> dict[str, Metric]:
+def training_metrics(device: torch.device) -> dict[str, Metric]:
     """Epoch loss and accuracy of the (augmented) training batches (``state.metrics["loss"]``,
     ``["accuracy"]``)."""
     return {"training": TrainingLossAccuracy(device=device)}

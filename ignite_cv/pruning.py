@@ -674,7 +674,7 @@ def _finetune(
     best = BestWeights(model, monitor)
     best.attach(evaluator, lambda: trainer.state.epoch)
     TerminateOnNonFiniteLoss(options.log_every).attach(trainer)
-    for name, metric in training_metrics(task, device).items():
+    for name, metric in training_metrics(device).items():
         metric.attach(trainer, name)
     if hasattr(train_loader, "set_epoch"):
         trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: train_loader.set_epoch(e.state.epoch))

@@ -372,7 +372,7 @@ def _run_phase(
     trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration)
     nonfinite = TerminateOnNonFiniteLoss(config.log_every, epoch_offset=offset_epoch)
     nonfinite.attach(trainer)
-    for name, metric in training_metrics(ctx.task, ctx.device).items():
+    for name, metric in training_metrics(ctx.device).items():
         metric.attach(trainer, name)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: ctx.evaluator.run(ctx.val_loader))
     steps = max(len(ctx.train_loader) // config.accumulate_steps, 1)

@@ -117,8 +117,6 @@ def write_state(folder: str | Path, global_iteration: int, snapshot: StateSnapsh
 
 def save_state(folder: str | Path, global_iteration: int, state: TrainingState, keep: int) -> Path:
     """Snapshot and write ``state`` now, on this thread."""
-    if keep < 1:
-        raise ValueError(f"keep must be >= 1, got {keep}")
     return write_state(folder, global_iteration, snapshot_state(state), keep)
 
 

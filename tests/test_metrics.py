@@ -8,7 +8,7 @@ from ignite_cv.task import ClassificationTask
 
 def _run(task: ClassificationTask, batches):
     engine = Engine(lambda e, batch: batch)
-    for name, metric in training_metrics(task, torch.device("cpu")).items():
+    for name, metric in training_metrics(torch.device("cpu")).items():
         metric.attach(engine, name)
     Accuracy(output_transform=lambda o: (o["scores"], o["y"])).attach(engine, "reference")
     return engine.run(batches).metrics
