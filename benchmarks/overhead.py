@@ -32,6 +32,7 @@ steadier measure; wall time also counts fsync waits.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import cProfile
 import functools
@@ -123,8 +124,14 @@ def arch_args(config: TrainConfig) -> dict:
 # -- (a) the hand-written loop ---------------------------------------------------------------------
 
 
-def plain_run(config: TrainConfig, data: Data, device: torch.device) -> tuple[float, float, float]:
-    """Train and validate as a short hand-written script would; returns (wall s, CPU s, last val accuracy)."""
+def plain_run(
+    config: TrainConfig, data: Data, device: torch.device, kernel: str = "default"
+) -> tuple[float, float, float]:
+    """Train and validate as a short hand-written script would; returns (wall s, CPU s, last val accuracy).
+
+    ``kernel``: the optimizer implementation, ``default`` (what ``torch.optim.AdamW(params)`` picks: a
+    per-tensor loop on the CPU) or ``fused`` (what ignite_cv uses where it can).
+    """
     torch.manual_seed(config.seed)
     model = build_model(config.model, 1, (SIZE, SIZE), NUM_CLASSES, **arch_args(config)).to(device)
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
@@ -134,7 +141,9 @@ def plain_run(config: TrainConfig, data: Data, device: torch.device) -> tuple[fl
     mean, std = pixels.mean().float(), pixels.std().float()
     bs, n, n_val = config.batch_size, len(train_y), len(val_y)
     start, cpu_start = time.perf_counter(), time.process_time()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=kernel == "fused" or None
+    )
     accuracy = float("nan")
     for epoch in range(config.epochs):
         model.train()
@@ -299,6 +308,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val", type=int, default=2_000, help="validation images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--plain-optimizer",
+        default="default,fused",
+        help="optimizer kernels of the plain loop, each timed against the same ignite_cv runs: default "
+        "(PyTorch's choice for a plain AdamW(params), as a hand-written loop has it), fused (ignite_cv's "
+        "choice: the ratio is then the loop and handler overhead alone)",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="2 epochs, 2 repeats, 5k/1k images")
     parser.add_argument(
@@ -323,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.epochs} epochs, {args.repeats} repeats, {torch.get_num_threads()} threads, {device}",
         flush=True,
     )
-    all_ratios: dict[str, list[float]] = {"wall": [], "CPU": []}
+    all_ratios: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="ignite_cv-overhead-") as tmp:
         npz = Path(tmp) / "synthetic.npz"
         write_npz(data, npz)
@@ -331,38 +347,41 @@ def main(argv: list[str] | None = None) -> None:
             config = make_config(model, args, npz, Path(tmp) / "runs")
             warm = make_config(model, args, npz, Path(tmp) / "runs")
             warm.epochs = 1
-            plain_run(warm, data, device)  # untimed warm-up of both (first kernels, allocator, imports)
+            kernels = args.plain_optimizer.split(",")
+            for kernel in kernels:  # untimed warm-up of each loop (first kernels, allocator, imports)
+                plain_run(warm, data, device, kernel)
             ignite_run(warm)
-            plain_times, ignite_times = [], []
+            plain_times: dict[str, list] = {k: [] for k in kernels}
+            ignite_times = []
             for repeat in range(args.repeats):
-                plain = plain_run(config, data, device)
+                line = []
+                for kernel in kernels:
+                    plain = plain_run(config, data, device, kernel)
+                    plain_times[kernel].append(plain[:2])
+                    line.append(f"plain/{kernel} {plain[0]:5.2f}s {plain[1]:5.2f}s CPU (acc {plain[2]:.3f})")
                 ignite = ignite_run(config)
-                plain_times.append(plain[:2])
                 ignite_times.append(ignite[:2])
-                print(
-                    f"{model} #{repeat + 1}: plain {plain[0]:6.2f}s wall {plain[1]:6.2f}s CPU "
-                    f"(val acc {plain[2]:.3f}) | ignite_cv {ignite[0]:6.2f}s wall {ignite[1]:6.2f}s CPU "
-                    f"(val acc {ignite[2]:.3f}) | ratio wall {ignite[0] / plain[0]:.3f} "
-                    f"CPU {ignite[1] / plain[1]:.3f}",
-                    flush=True,
-                )
-            for kind, k in (("wall", 0), ("CPU", 1)):
-                ratios = [b[k] / a[k] for a, b in zip(plain_times, ignite_times)]
-                all_ratios[kind] += ratios
-                print(
-                    f"{model} {kind}: median plain {statistics.median(a[k] for a in plain_times):.2f}s, "
-                    f"ignite_cv {statistics.median(b[k] for b in ignite_times):.2f}s; median ratio "
-                    f"ignite_cv/plain {statistics.median(ratios):.3f} "
-                    f"(min {min(ratios):.3f}, max {max(ratios):.3f})",
-                    flush=True,
-                )
+                line.append(f"ignite_cv {ignite[0]:5.2f}s {ignite[1]:5.2f}s CPU (acc {ignite[2]:.3f})")
+                print(f"{model} #{repeat + 1}: " + " | ".join(line), flush=True)
+            for kernel in kernels:
+                for kind, k in (("wall", 0), ("CPU", 1)):
+                    ratios = [b[k] / a[k] for a, b in zip(plain_times[kernel], ignite_times)]
+                    all_ratios[kernel, kind] += ratios
+                    print(
+                        f"{model} {kind}, plain loop with the {kernel} optimizer kernel: median plain "
+                        f"{statistics.median(a[k] for a in plain_times[kernel]):.2f}s, ignite_cv "
+                        f"{statistics.median(b[k] for b in ignite_times):.2f}s; median ratio ignite_cv/plain "
+                        f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})",
+                        flush=True,
+                    )
             if args.breakdown:
-                breakdown(config, statistics.median(a[0] for a in plain_times))
+                breakdown(config, statistics.median(a[0] for a in plain_times[kernels[0]]))
             if args.profile:
                 profile_ignite(config, args.top)
-    for kind, ratios in all_ratios.items():
+    for (kernel, kind), ratios in all_ratios.items():
         print(
-            f"all models, {kind} time: median ratio ignite_cv/plain {statistics.median(ratios):.3f}",
+            f"all models, {kind} time, plain loop with the {kernel} optimizer kernel: median ratio "
+            f"ignite_cv/plain {statistics.median(ratios):.3f}",
             flush=True,
         )
 

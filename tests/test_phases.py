@@ -1,11 +1,12 @@
 from dataclasses import dataclass
 
 import pytest
+import torch
 
 from ignite_cv.config import TrainConfig
 from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
-from ignite_cv.phases import plan_phases
+from ignite_cv.phases import OPTIMIZERS, fusable, make_optimizer, plan_phases
 
 
 @dataclass
@@ -44,3 +45,39 @@ def test_extract_is_one_head_phase_and_scratch_one_full_phase():
 def test_a_warmup_that_eats_the_budget_is_refused():
     with pytest.raises(UserError, match="--warmup-epochs 10 leaves no epochs"):
         plan_phases(_Transfer(mode="finetune", warmup_epochs=10), _model())
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_use_the_fused_kernel_and_follow_the_default_update_rule(name):
+    torch.manual_seed(0)
+    fused_model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    default_model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    default_model.load_state_dict(fused_model.state_dict())
+    fused = make_optimizer(name, fused_model.parameters(), 0.05, 0.01, 0.9)
+    defaults = {k: v for k, v in fused.defaults.items() if k != "decoupled_weight_decay"}
+    default = type(fused)(default_model.parameters(), **{**defaults, "fused": None, "foreach": False})
+    assert fused.defaults["fused"] is True
+    for _ in range(5):
+        x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+        for model, optimizer in ((fused_model, fused), (default_model, default)):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    for a, b in zip(fused_model.parameters(), default_model.parameters()):
+        assert not torch.equal(a, torch.zeros_like(a))
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_off_cpu_and_cuda_fall_back_to_the_default_kernel():
+    assert fusable([torch.zeros(2, requires_grad=True)])
+    meta = torch.zeros(2, device="meta", requires_grad=True)
+    assert not fusable([torch.zeros(2, requires_grad=True), meta])
+    optimizer = make_optimizer("adamw", [meta], 1e-3, 0.0, 0.9)
+    assert not optimizer.defaults["fused"]
+
+
+def test_an_unknown_optimizer_and_no_trainable_parameter_are_user_errors():
+    with pytest.raises(UserError, match="unknown --optimizer 'lion'"):
+        make_optimizer("lion", [torch.zeros(2, requires_grad=True)], 1e-3, 0.0, 0.9)
+    with pytest.raises(UserError, match="no trainable parameters"):
+        make_optimizer("sgd", [torch.zeros(2)], 1e-3, 0.0, 0.9)
