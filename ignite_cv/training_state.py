@@ -190,6 +190,26 @@ def optimizer_from_state(
     for index, values in meta["scalars"].items():
         state.setdefault(int(index), {}).update(values)
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    _match_parameter_layouts(optimizer)
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter buffer its parameter's memory layout (strides).
+
+    Files store buffers contiguous, but a ``channels_last`` model's parameters are not: PyTorch's
+    fused optimizer kernels pair parameter and buffer elements by position in memory, so a buffer in
+    another layout silently updates the wrong weights (``tests/test_training_state.py``).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            buffers = optimizer.state.get(param, {})
+            for key, value in buffers.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    buffers[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def rng_to_state() -> tuple[dict[str, torch.Tensor], dict]:

@@ -1,24 +1,28 @@
+import pytest
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.metrics import Accuracy
 
 from ignite_cv.metrics import training_metrics
 from ignite_cv.task import ClassificationTask
 
 
-def _run(task: ClassificationTask, batches):
+def _run(task: ClassificationTask, batches, fold_every: int | None = None):
     engine = Engine(lambda e, batch: batch)
     for name, metric in training_metrics(torch.device("cpu")).items():
+        if fold_every is not None:
+            metric.fold_every = fold_every
         metric.attach(engine, name)
     Accuracy(output_transform=lambda o: (o["scores"], o["y"])).attach(engine, "reference")
     return engine.run(batches).metrics
 
 
-def test_training_accuracy_equals_ignites_accuracy_over_uneven_batches():
+@pytest.mark.parametrize("fold_every", [None, 1, 2])
+def test_training_accuracy_equals_ignites_accuracy_over_uneven_batches(fold_every):
     g = torch.Generator().manual_seed(0)
     task = ClassificationTask(5)
     batches = []
-    for n in (7, 13, 3):  # uneven: images count, not batches
+    for n in (7, 13, 3):  # uneven: images count, not batches; with fold_every 2, one batch is left over
         logits = torch.randn(n, 5, generator=g)
         batches.append(
             {
@@ -27,7 +31,7 @@ def test_training_accuracy_equals_ignites_accuracy_over_uneven_batches():
                 "y": torch.randint(0, 5, (n,), generator=g),
             }
         )
-    metrics = _run(task, batches)
+    metrics = _run(task, batches, fold_every)
     assert abs(metrics["accuracy"] - metrics["reference"]) < 1e-12
     assert 0 < metrics["accuracy"] < 1
     assert metrics["loss"] == (7 + 13 + 3) / 3  # the mean of the batch losses
@@ -39,3 +43,19 @@ def test_binary_training_accuracy_uses_the_single_logits_sign():
     y = torch.tensor([1, 0, 0, 0])
     metrics = _run(task, [{"loss": torch.tensor(0.0), "scores": task.class_scores(logits), "y": y}])
     assert metrics["accuracy"] == 0.75
+
+
+def test_each_epoch_counts_only_its_own_batches():
+    task = ClassificationTask(3)
+    right = {"loss": torch.tensor(1.0), "scores": torch.eye(3), "y": torch.arange(3)}
+    wrong = {"loss": torch.tensor(3.0), "scores": torch.eye(3), "y": torch.tensor([1, 2, 0])}
+    engine = Engine(lambda e, batch: batch)
+    metric = training_metrics(torch.device("cpu"))["training"]
+    metric.fold_every = 2
+    metric.attach(engine, "training")
+    epochs = []
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: epochs.append(dict(e.state.metrics)))
+    engine.run([right, right, right, wrong, wrong, wrong], max_epochs=1, epoch_length=3)
+    engine.run([wrong, wrong, wrong], max_epochs=2, epoch_length=3)
+    assert epochs[0] == {"loss": 1.0, "accuracy": 1.0}
+    assert epochs[1] == {"loss": 3.0, "accuracy": 0.0}
