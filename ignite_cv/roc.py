@@ -92,12 +92,19 @@ def _class_aucs(y: np.ndarray, p: np.ndarray, classes: list[int]) -> np.ndarray:
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks down each column, tied values sharing the mean of their ranks (``rankdata``'s
-    "average"), in NumPy: importing SciPy for it cost 1.5 s of every run's start-up."""
+    "average"), in NumPy: importing SciPy for it cost 1.5 s of every run's start-up.
+
+    Average ranks do not depend on how a sort orders equal values, so the sort need not be stable
+    (NumPy's default sort is several times faster), and columns without ties (the usual case for
+    float scores) are ranked at once; only columns with ties are walked one by one.
+    """
     n = values.shape[0]
-    order = np.argsort(values, axis=0, kind="stable")
+    order = np.argsort(values, axis=0)
     ordered = np.take_along_axis(values, order, axis=0)
     ranks = np.empty(values.shape, dtype=np.float64)
-    for j in range(values.shape[1]):
+    positions = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64)[:, None], values.shape)
+    np.put_along_axis(ranks, order, positions, axis=0)
+    for j in np.flatnonzero((ordered[1:] == ordered[:-1]).any(axis=0)):
         column = ordered[:, j]
         starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
         ends = np.r_[starts[1:], n]  # tie group g holds sorted positions starts[g] .. ends[g] - 1

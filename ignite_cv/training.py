@@ -244,7 +244,7 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) ->
     if run is not None:
         ctx.board = RunTensorBoard(run.tensorboard, lambda: ctx.epoch, lambda: ctx.iteration)
         ctx.board.add_text("config", config.to_dict())
-        ctx.history = MetricsHistory(run.history)
+        ctx.history = MetricsHistory(run.history, ctx.writer)
         if config.image_grid_every > 0:
             _attach_image_grid(ctx, config.image_grid_every)
 

@@ -46,7 +46,6 @@ def test_binary_training_accuracy_uses_the_single_logits_sign():
 
 
 def test_each_epoch_counts_only_its_own_batches():
-    task = ClassificationTask(3)
     right = {"loss": torch.tensor(1.0), "scores": torch.eye(3), "y": torch.arange(3)}
     wrong = {"loss": torch.tensor(3.0), "scores": torch.eye(3), "y": torch.tensor([1, 2, 0])}
     engine = Engine(lambda e, batch: batch)

@@ -2,9 +2,11 @@
 
 Each row holds the run's epoch, the phase, the learning rate, the wall time of the epoch, and the
 scalar train and validation metrics (``train/loss``, ``val/accuracy``, ...). Per-class vectors are
-stored as lists. A row is appended (flushed and fsynced) in one write; a line cut short by a kill is
-ignored when reading, and :meth:`MetricsHistory.truncate`, which a resumed run calls first, rewrites
-the file atomically without it and without rows after the resumed epoch.
+stored as lists. A row is appended (flushed and fsynced) in one write — on the run's background
+writer when one is given, in order with the checkpoints, so the fsync does not hold up training; a
+line cut short by a kill is ignored when reading, and :meth:`MetricsHistory.truncate`, which a
+resumed run calls first, rewrites the file atomically without it and without rows after the resumed
+epoch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from ignite_cv.atomic import write_text_atomic
+from ignite_cv.background_writer import BackgroundWriter, InlineWriter
 
 
 def _jsonable(value: Any) -> Any:
@@ -26,10 +29,12 @@ def _jsonable(value: Any) -> Any:
 
 
 class MetricsHistory:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, writer: BackgroundWriter | None = None) -> None:
         self.path = Path(path)
+        self.writer = writer if writer is not None else InlineWriter()
 
     def rows(self) -> list[dict]:
+        self.writer.wait()
         if not self.path.exists():
             return []
         rows = []
@@ -41,13 +46,9 @@ class MetricsHistory:
         return rows
 
     def append(self, row: dict) -> None:
-        """Add one epoch's row (one write, flushed and fsynced)."""
+        """Add one epoch's row (one write, flushed and fsynced; by the writer, if there is one)."""
         clean = {k: _jsonable(v) for k, v in row.items() if k != "val/confusion_matrix"}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(clean) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.writer.submit(_append_line, self.path, json.dumps(clean) + "\n")
 
     def truncate(self, last_epoch: int) -> None:
         """Drop rows of epochs after ``last_epoch`` (they belong to a run that is being resumed)."""
@@ -55,6 +56,14 @@ class MetricsHistory:
 
     def _write(self, rows: list[dict]) -> None:
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _append_line(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def epoch_row(epoch: int, phase: str, lr: float, seconds: float, train: dict, val: dict) -> dict:

@@ -1,10 +1,15 @@
+import pytest
+
+from ignite_cv.background_writer import BackgroundWriter
 from ignite_cv.handlers.history import MetricsHistory, epoch_row
 
 
-def test_rows_append_and_a_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
-    history = MetricsHistory(tmp_path / "metrics.jsonl")
+@pytest.mark.parametrize("writer", [None, BackgroundWriter], ids=["inline", "background-writer"])
+def test_rows_append_and_a_line_cut_by_a_kill_is_dropped_on_resume(tmp_path, writer):
+    history = MetricsHistory(tmp_path / "metrics.jsonl", writer() if writer else None)
     for epoch in (1, 2, 3):
         history.append(epoch_row(epoch, "train", 0.1, 1.0, {"loss": 1.0 / epoch}, {"accuracy": 0.5}))
+    history.writer.wait()
     with open(history.path, "a") as handle:
         handle.write('{"epoch": 4, "train/lo')  # killed mid-write
     assert [r["epoch"] for r in history.rows()] == [1, 2, 3]
@@ -13,3 +18,4 @@ def test_rows_append_and_a_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
     rows = history.rows()
     assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[-1]["val/accuracy"] == 0.6
     assert history.path.read_text().count("\n") == 3
+    history.writer.close()
