@@ -100,7 +100,9 @@ def create_trainer(
             with prepare.autocast():
                 logits = model(x)
             loss = task.loss(logits, y)
-            scaler.scale(loss / accumulate).backward()
+            # Accumulated gradients average over the batches (no division, and no extra autograd
+            # node, when every batch steps).
+            scaler.scale(loss / accumulate if accumulate > 1 else loss).backward()
         if step_now:
             if options.grad_clip > 0:
                 scaler.unscale_(optimizer)

@@ -271,7 +271,9 @@ def _write_zca_cache(path: Path, key: str, mean: torch.Tensor, transform: torch.
 
 
 class ChannelNormalize(nn.Module):
-    """(x − mean[c]) / std[c] per channel, computed as x·(1/std) − mean/std in one fused pass.
+    """(x − mean[c]) / std[c] per channel, computed as x·(1/std) + (−mean/std): a multiply into a
+    new tensor and an in-place add. (``torch.addcmul`` does the same in one call but, broadcasting
+    per-channel constants on a CPU, took 3× as long: 50 against 15 µs on a 128×1×28×28 batch.)
 
     Its constants are buffers (not saved in state dicts: the spec carries them), so ``.to(device)``
     moves them with the pipeline.
@@ -295,7 +297,7 @@ class ChannelNormalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.channels:
             raise ValueError(f"expected (N, {self.channels}, H, W) images, got {tuple(x.shape)}")
-        return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))
+        return torch.mul(x, self.scale.to(x.dtype)).add_(self.shift.to(x.dtype))
 
 
 def build_normalizer(spec: dict[str, Any]) -> nn.Module:
