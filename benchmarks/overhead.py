@@ -25,10 +25,10 @@ report (once per run, after training) are outside both timings. Runs alternate (
 plain, ...) after an untimed warm-up of each; the ratio is ignite_cv / plain per pair, and its median
 is reported. Each timed span starts right after ``gc.collect()``: in one process, a full garbage
 collection (about 0.2 s with torch, Ignite and scikit-learn loaded) otherwise lands in whichever run
-crosses the collector's threshold, mostly the one that allocates more Python objects, and charges it
-the garbage of all the runs before. On a machine shared with other jobs, pass ``--threads 1``: with several threads and
-fewer free cores, OpenMP's barriers make both loops' times vary several-fold. CPU time is then the
-steadier measure; wall time also counts fsync waits.
+crosses the collector's threshold, mostly the one that allocates more Python objects, and charges
+it the garbage of all the runs before. On a machine shared with other jobs, pass ``--threads 1``:
+with several threads and fewer free cores, OpenMP's barriers make both loops' times vary
+several-fold. CPU time is then the steadier measure; wall time also counts fsync waits.
 
     python benchmarks/overhead.py                 # TinyVGG (16) and MLP, 3 epochs, 5 repeats each
     python benchmarks/overhead.py --quick         # 2 epochs, 2 repeats, 5k/1k images
