@@ -47,8 +47,8 @@ def make_optimizer(
 
     The fused implementation is used where every parameter allows it (floating point, on the CPU or
     a CUDA GPU): the same update rule as PyTorch's default per-tensor loop (``tests/test_phases.py``
-    compares them), in one pass over the parameters. On a CPU the MLP recipe's step is about 14 %
-    faster with it (``benchmarks/overhead.py --plain-optimizer fused`` shows the loop without it).
+    compares them), in one pass over the parameters. On a CPU the MLP's step is about 14 % faster
+    with it (``benchmarks/overhead.py`` times a hand-written loop with either kernel).
     """
     params = [p for p in params if p.requires_grad]
     if not params:
