@@ -157,8 +157,8 @@ class TrainingLossAccuracy(Metric):
         outputs, self._unfolded = self._unfolded, []
         if not outputs:
             return
-        losses = torch.stack([o["loss"].detach().float().reshape(()) for o in outputs])
-        scores = torch.cat([o["scores"].detach() for o in outputs])
+        losses = torch.stack([o["loss"] for o in outputs])  # the step returns detached tensors
+        scores = torch.cat([o["scores"] for o in outputs])
         labels = torch.cat([o["y"] for o in outputs])
         self._loss_sum += losses.sum().to(self._device)
         self._correct += (scores.argmax(dim=1) == labels).sum().to(self._device)

@@ -45,7 +45,7 @@ class TerminateOnNonFiniteLoss:
             return
         iterations, losses = zip(*self._unchecked)
         self._unchecked = []
-        bad = ~torch.isfinite(torch.stack([loss.detach().float().reshape(()) for loss in losses]))
+        bad = ~torch.isfinite(torch.stack(losses))  # the step's losses: detached 0-d tensors
         if not bool(bad.any()):
             return
         first_bad = iterations[int(bad.nonzero()[0, 0])]
