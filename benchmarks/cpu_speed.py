@@ -37,7 +37,7 @@ VARIANTS = [  # (label, channels_last, tuned malloc)
 def child(args: argparse.Namespace) -> None:
     """Time ``args.steps`` training steps in this process; print one JSON line."""
     sys.path.insert(0, str(ROOT))
-    from ignite_cv.allocator import tune_cpu_allocator
+    from ignite_cv.utils.allocator import tune_cpu_allocator
 
     tuned = tune_cpu_allocator()
     import torch

@@ -222,8 +222,8 @@ def _timed_targets() -> list[tuple[str, object, str]]:
     from ignite.metrics import EpochMetric, Loss, Metric
 
     from ignite_cv import metrics, training
-    from ignite_cv.background_writer import BackgroundWriter
     from ignite_cv.handlers import best_weights, checkpoint, history, nonfinite, progress, tensorboard
+    from ignite_cv.utils.background_writer import BackgroundWriter
 
     return [
         (

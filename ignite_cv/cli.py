@@ -6,7 +6,7 @@ import logging
 import warnings
 
 from ignite_cv.config import TrainConfig, parse_config
-from ignite_cv.errors import exit_on_user_error
+from ignite_cv.utils.errors import exit_on_user_error
 
 
 @exit_on_user_error

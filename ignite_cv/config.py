@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ignite_cv.data.options import DataOptions
-from ignite_cv.errors import UserError
 from ignite_cv.models.options import ModelOptions
-from ignite_cv.options import option
 from ignite_cv.pipeline.options import PipelineOptions
 from ignite_cv.profiling import ProfileOptions
 from ignite_cv.pruning import PruneAfterOptions
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.options import option
 
 C = TypeVar("C", bound="TrainConfig")
 

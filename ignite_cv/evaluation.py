@@ -29,11 +29,11 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 
-from ignite_cv.atomic import write_json_atomic
 from ignite_cv.data.options import DataOptions
-from ignite_cv.errors import UserError
-from ignite_cv.options import option
 from ignite_cv.training import leave_together, make_loader
+from ignite_cv.utils.atomic import write_json_atomic
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.options import option
 
 SPLITS = ("test", "val", "train")
 
@@ -122,13 +122,13 @@ def _evaluate_in_process(
     result: dict,
 ) -> None:
     import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
-    from ignite_cv.devices import resolve_device
     from ignite_cv.engine import StepOptions, create_evaluator
     from ignite_cv.handlers.predictions import PredictionCollector
     from ignite_cv.metrics import evaluation_metrics
     from ignite_cv.pipeline.batch_pipeline import BatchPipeline
     from ignite_cv.pipeline.normalize import build_normalizer
     from ignite_cv.task import ClassificationTask
+    from ignite_cv.utils.devices import resolve_device
     from ignite_cv.weights import load_model
 
     rank, world = idist.get_rank(), idist.get_world_size()

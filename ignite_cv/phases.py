@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 

@@ -36,8 +36,9 @@ from ignite.engine import Engine, Events
 from ignite.handlers import BasicTimeProfiler, HandlersTimeProfiler
 from torch import nn
 
-from ignite_cv.options import option
-from ignite_cv.weights import unwrap
+from ignite_cv.utils.modules import unwrap
+from ignite_cv.utils.options import option
+from ignite_cv.utils.text import markdown_table
 
 # ----------------------------------------------------------------------------------------------
 # model measurement
@@ -369,8 +370,6 @@ def profile_rows(profile: ModelProfile) -> list[tuple[str, str, float]]:
 
 def format_profile(profile: ModelProfile) -> str:
     """A markdown table of ``profile`` (and its top operators when measured)."""
-    from ignite_cv.pruning import markdown_table
-
     title = (
         f"{profile.name}: input {'×'.join(map(str, profile.input_shape))}, {profile.device}, "
         f"{profile.threads} threads"
@@ -392,8 +391,6 @@ def format_profile(profile: ModelProfile) -> str:
 
 def format_comparison(a: ModelProfile, b: ModelProfile) -> str:
     """Side-by-side markdown table of two profiles, with ``b / a`` ratios."""
-    from ignite_cv.pruning import markdown_table
-
     rows_a = {label: (text, value) for label, text, value in profile_rows(a)}
     rows = []
     for label, text_b, value_b in profile_rows(b):
@@ -875,8 +872,6 @@ def summarize(results: dict[str, Any]) -> str:
 
 def timing_tables(results: dict[str, Any]) -> str:
     """``timing.md``: the breakdown, then each engine's data/step/handler table (Ignite's profilers)."""
-    from ignite_cv.pruning import markdown_table
-
     total = results["total_s"] or 1.0
     out = [
         "# Training profile\n",

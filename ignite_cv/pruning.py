@@ -43,9 +43,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ignite_cv.errors import UserError
-from ignite_cv.options import option
-from ignite_cv.weights import ModelCard, register_rebuild_hook, save_model, unwrap
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
+from ignite_cv.utils.options import option
+from ignite_cv.utils.text import first_line, human_count, markdown_table
+from ignite_cv.weights import ModelCard, register_rebuild_hook, save_model
 
 #: ``card.extra`` key of the JSON pruning history (a list of ``[module_name, is_out, indices]``).
 HISTORY_KEY = "pruning_history"
@@ -140,7 +142,7 @@ def _json_history(history: Any) -> History:
 
 def _cannot_trace(model: nn.Module, err: BaseException) -> UserError:
     return UserError(
-        f"torch-pruning cannot trace {type(model).__name__} ({type(err).__name__}: {_first_line(err)})",
+        f"torch-pruning cannot trace {type(model).__name__} ({type(err).__name__}: {first_line(err)})",
         "prune a registered architecture (mlp, tinyvgg, alexnet, alexnet_small, resnet18/34/50) or one whose "
         "forward is plain differentiable tensor code",
     )
@@ -170,7 +172,7 @@ def apply_pruning_history(model: nn.Module, history: History, example_input: tor
             graph.load_pruning_history(copy.deepcopy(history))
         except (AttributeError, KeyError, IndexError, RuntimeError, TypeError, ValueError) as err:
             raise UserError(
-                f"the pruning history does not fit {type(base).__name__} ({_first_line(err)})",
+                f"the pruning history does not fit {type(base).__name__} ({first_line(err)})",
                 "the metadata was edited or belongs to another architecture; use an unedited checkpoint",
             ) from None
     return model
@@ -406,7 +408,8 @@ def prune(
         goal = int(target_macs if target_macs is not None else macs_before / speedup)
         if goal >= macs_before:
             raise UserError(
-                f"the model already has {_count(macs_before)} MACs, not more than the target {_count(goal)}",
+                f"the model already has {human_count(macs_before)} MACs, "
+                f"not more than the target {human_count(goal)}",
                 "ask for fewer MACs (a lower --target-macs or a higher --speedup)",
             )
         widths = [
@@ -474,11 +477,11 @@ def _search_ratio(trial: Callable[[float], _Trial], goal: int, resolution: float
     if best is None:
         if refused:
             raise UserError(
-                f"reaching {_count(goal)} MACs would remove every channel of {', '.join(refused[:3])}",
+                f"reaching {human_count(goal)} MACs would remove every channel of {', '.join(refused[:3])}",
                 "ask for fewer MACs removed (a higher --target-macs or a lower --speedup)",
             )
         raise UserError(
-            f"{_count(goal)} MACs cannot be reached: pruning leaves at least {_count(fewest)} "
+            f"{human_count(goal)} MACs cannot be reached: pruning leaves at least {human_count(fewest)} "
             "(the classifier and input layer keep their channels)",
             "ask for a higher --target-macs or a lower --speedup",
         )
@@ -762,19 +765,6 @@ def _static_rows(before, after, spec=TABLE_ROWS) -> list[list[str]]:
     return rows
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table (also readable as plain text)."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-
-    return (
-        "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-        + "\n"
-    )
-
-
 def prune_and_finetune(
     model: nn.Module,
     card: ModelCard,
@@ -837,9 +827,9 @@ def prune_and_finetune(
     scope = "global" if options.global_pruning else "uniform"
     say(
         f"pruning: ratio {result.ratio:.3f} ({options.importance}, {scope}): "
-        f"MACs {_count(result.macs_before)} → "
-        f"{_count(result.macs_after)} ({result.mac_reduction:.2f}× fewer), parameters "
-        f"{_count(result.params_before)} → {_count(result.params_after)} in {prune_seconds:.1f}s"
+        f"MACs {human_count(result.macs_before)} → "
+        f"{human_count(result.macs_after)} ({result.mac_reduction:.2f}× fewer), parameters "
+        f"{human_count(result.params_before)} → {human_count(result.params_after)} in {prune_seconds:.1f}s"
     )
     pruned_metrics = _evaluate(model, test_loader, task, pipeline, device, step_options)
     finetune: dict[str, Any] = {"epochs": 0}
@@ -1006,16 +996,3 @@ def prune_after_training(
         train_mode=train_mode,
         say=say,
     )
-
-
-def _count(n: float) -> str:
-    """12_345_678 → '12.3M'."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.0f}"
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -46,7 +46,6 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
 
-from ignite_cv.errors import UserError
 from ignite_cv.figures import (
     FILE_MODE,
     confusion_matrix_figure,
@@ -57,6 +56,7 @@ from ignite_cv.figures import (
     text_figure,
 )
 from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
+from ignite_cv.utils.errors import UserError
 
 __all__ = ["REPORT_FILES", "write_test_report"]
 

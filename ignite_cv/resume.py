@@ -19,7 +19,6 @@ import torch
 from ignite.engine import Engine
 
 from ignite_cv.config import load_config_values, make_config
-from ignite_cv.errors import UserError
 from ignite_cv.training_state import (
     TrainingState,
     optimizer_from_state,
@@ -27,7 +26,8 @@ from ignite_cv.training_state import (
     rng_from_state,
     rng_to_state,
 )
-from ignite_cv.weights import unwrap
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
 
 STATE_FOLDER = "state"
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ignite_cv.atomic import write_json_atomic, write_text_atomic
-from ignite_cv.errors import UserError
+from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
+from ignite_cv.utils.errors import UserError
 
 
 class RunFolder:

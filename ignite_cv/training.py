@@ -22,15 +22,11 @@ from ignite.handlers import EarlyStopping
 from ignite.utils import manual_seed
 from torch import nn
 
-from ignite_cv.allocator import tune_cpu_allocator
-from ignite_cv.background_writer import BackgroundWriter
 from ignite_cv.data.loaders import build_loader, fits_on_device, materialize
 from ignite_cv.data.sources import load_data
 from ignite_cv.data.splits import DataBundle
 from ignite_cv.data.stats import fingerprint_split
-from ignite_cv.devices import resolve_device
 from ignite_cv.engine import StepOptions, create_evaluator, create_trainer, make_grad_scaler
-from ignite_cv.errors import UserError
 from ignite_cv.handlers.best_weights import BestWeights
 from ignite_cv.handlers.checkpoint import (
     SafetensorsSaver,
@@ -68,7 +64,12 @@ from ignite_cv.resume import (
 from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
 from ignite_cv.training_state import TrainingState, latest_valid_state, snapshot_state, write_state
-from ignite_cv.weights import ModelCard, load_model, unwrap
+from ignite_cv.utils.allocator import tune_cpu_allocator
+from ignite_cv.utils.background_writer import BackgroundWriter
+from ignite_cv.utils.devices import resolve_device
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
+from ignite_cv.weights import ModelCard, load_model
 
 #: Decoded data up to this size is kept in host memory as one uint8 tensor (no DataLoader per epoch).
 HOST_MEMORY_BUDGET = 4 * 2**30

@@ -6,8 +6,9 @@ schedulers, early stopping, best-k bookkeeping, Python RNG) as JSON in the metad
 pickle. Each file carries a CRC-32 checksum of its tensors and JSON, is written atomically (temp
 file, fsync, rename), and only the newest ``keep`` files stay. Saving is split in two so that the
 write can leave the training thread: :func:`snapshot_state` copies (on the training thread) and
-:func:`write_state` writes (anywhere, see :mod:`ignite_cv.background_writer`). On resume the newest file whose
-checksum verifies is used; a truncated or corrupt newer file is skipped with a one-line warning.
+:func:`write_state` writes (anywhere, see :mod:`ignite_cv.utils.background_writer`). On resume the
+newest file whose checksum verifies is used; a truncated or corrupt newer file is skipped with a
+one-line warning.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ignite_cv.atomic import atomic_path
-from ignite_cv.errors import UserError
+from ignite_cv.utils.atomic import atomic_path
+from ignite_cv.utils.errors import UserError
 
 META_KEY = "ignite_cv_state"
 _NAME = re.compile(r"^state_iter=(\d+)\.safetensors$")

@@ -19,9 +19,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ignite_cv.atomic import atomic_path
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
+from ignite_cv.utils.atomic import atomic_path
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
+from ignite_cv.utils.text import first_line
 
 METADATA_KEY = "ignite_cv"
 FORMAT_VERSION = 1
@@ -55,11 +57,6 @@ class ModelCard:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside DistributedDataParallel / DataParallel wrappers."""
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU, contiguous, unaliased copies: safetensors refuses tensors that share memory."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in unwrap(model).state_dict().items()}
@@ -85,7 +82,7 @@ def read_card(path: str | Path) -> ModelCard:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(
-            f"{path} is not a safetensors file ({_first_line(err)})",
+            f"{path} is not a safetensors file ({first_line(err)})",
             "pass a .safetensors checkpoint written by ignite_cv (checkpoints/ of a run folder)",
         ) from None
     if METADATA_KEY not in metadata:
@@ -104,7 +101,7 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(
-            f"{path} is not a readable safetensors file ({_first_line(err)})", "re-save it"
+            f"{path} is not a readable safetensors file ({first_line(err)})", "re-save it"
         ) from None
 
 
@@ -129,7 +126,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
         raise UserError(
-            f"{path} does not fit its own architecture {card.arch} ({_first_line(err)})",
+            f"{path} does not fit its own architecture {card.arch} ({first_line(err)})",
             "the file is damaged or was edited; use another checkpoint",
         ) from None
     return model.to(device).eval(), card
@@ -143,8 +140,3 @@ def register_rebuild_hook(hook: Any) -> None:
     """Register a structural edit (such as pruning) that :func:`build_from_card` replays from card.extra."""
     if hook not in _REBUILD_HOOKS:
         _REBUILD_HOOKS.append(hook)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-PROBE = "from ignite_cv.allocator import tune_cpu_allocator as t; print(t(), t())"
+PROBE = "from ignite_cv.utils.allocator import tune_cpu_allocator as t; print(t(), t())"
 
 
 def _probe(**env: str) -> str:

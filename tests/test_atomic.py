@@ -1,6 +1,6 @@
 import pytest
 
-from ignite_cv.atomic import write_atomic, write_json_atomic
+from ignite_cv.utils.atomic import write_atomic, write_json_atomic
 
 
 def test_failed_write_leaves_the_previous_file_intact(tmp_path):

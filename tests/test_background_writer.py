@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from ignite_cv.background_writer import BackgroundWriter, InlineWriter
+from ignite_cv.utils.background_writer import BackgroundWriter, InlineWriter
 
 
 def test_writes_run_off_the_calling_thread_in_submission_order():

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import pytest
 
 from ignite_cv.config import TrainConfig, build_parser, parse_config
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 
 @dataclass

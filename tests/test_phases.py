@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from ignite_cv.config import TrainConfig
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
 from ignite_cv.phases import OPTIMIZERS, fusable, make_optimizer, plan_phases
+from ignite_cv.utils.errors import UserError
 
 
 @dataclass

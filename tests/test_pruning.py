@@ -13,7 +13,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
 from ignite_cv.pruning import (
     HISTORY_KEY,
@@ -28,6 +27,7 @@ from ignite_cv.pruning import (
     pruned_card,
     save_pruned,
 )
+from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, save_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ignite_cv.errors import UserError
 from ignite_cv.phases import make_optimizer
 from ignite_cv.training_state import (
     META_KEY,
@@ -15,6 +14,7 @@ from ignite_cv.training_state import (
     read_state,
     save_state,
 )
+from ignite_cv.utils.errors import UserError
 
 
 def _state() -> TrainingState:

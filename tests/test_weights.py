@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
+from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, read_card, save_model
 
 

@@ -20,8 +20,8 @@ from ignite_cv.config import parse_config  # noqa: E402
 from ignite_cv.data.options import DataOptions  # noqa: E402
 from ignite_cv.data.splits import DataBundle, Split  # noqa: E402
 from ignite_cv.data.stats import channel_stats, class_counts, fingerprint_split, split_batches  # noqa: E402
-from ignite_cv.errors import exit_on_user_error  # noqa: E402
-from ignite_cv.options import option  # noqa: E402
+from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
+from ignite_cv.utils.options import option  # noqa: E402
 
 
 @dataclass

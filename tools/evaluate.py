@@ -26,7 +26,7 @@ _TOOLS = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
-from ignite_cv.errors import UserError, exit_on_user_error  # noqa: E402
+from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):

@@ -37,7 +37,7 @@ from typing import Any, NoReturn  # noqa: E402
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        from ignite_cv.errors import UserError
+        from ignite_cv.utils.errors import UserError
 
         raise UserError(message, f"see {self.prog} --help")
 
@@ -99,9 +99,9 @@ def measure(paths: list[Path], args: argparse.Namespace, device) -> list[Any]:
 def _main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from ignite_cv.devices import resolve_device
-    from ignite_cv.errors import UserError
     from ignite_cv.profiling import format_comparison, format_profile
+    from ignite_cv.utils.devices import resolve_device
+    from ignite_cv.utils.errors import UserError
 
     args = build_parser().parse_args(argv)
     for name in ("batch_size", "repeats"):
@@ -144,7 +144,7 @@ def _main(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """The command line: a UserError becomes one ``error:`` line and exit status 2."""
-    from ignite_cv.errors import exit_on_user_error
+    from ignite_cv.utils.errors import exit_on_user_error
 
     return exit_on_user_error(_main)(argv)
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(_TOOLS.parent))
 
 import torch  # noqa: E402
 
-from ignite_cv.devices import resolve_device  # noqa: E402
-from ignite_cv.errors import UserError, exit_on_user_error  # noqa: E402
+from ignite_cv.utils.devices import resolve_device  # noqa: E402
+from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -147,13 +147,13 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError("--threads and --workers must be >= 0 and --latency-repeats >= 1", "fix the flag")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ignite_cv.allocator import tune_cpu_allocator
     from ignite_cv.engine import StepOptions
     from ignite_cv.pipeline.batch_pipeline import BatchPipeline
     from ignite_cv.pipeline.normalize import build_normalizer
     from ignite_cv.pruning import PruneOptions, prune_and_finetune
     from ignite_cv.run_folder import RunFolder
     from ignite_cv.task import ClassificationTask
+    from ignite_cv.utils.allocator import tune_cpu_allocator
     from ignite_cv.weights import load_model
 
     tune_cpu_allocator()  # fine-tuning is a training loop: keep its buffers in the heap

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 #: type code → big-endian numpy dtype
 _DTYPES = {

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ignite_cv.data.folder import UnreadableImage, decode_image, display_ref
 from ignite_cv.data.splits import Split
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 #: ``--data-on-device auto`` budget where no better estimate exists (CPU, MPS): 4 GiB.
 DEFAULT_HOST_BUDGET = 4 * 2**30

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from ignite_cv.options import option
+from ignite_cv.utils.options import option
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "npz")
 

@@ -31,7 +31,7 @@ from ignite_cv.data.idx import read_idx
 from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
 from ignite_cv.data.splits import DataBundle, Split
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 #: Share of train held out as the test split when a source has none.
 TEST_FRACTION = 0.2

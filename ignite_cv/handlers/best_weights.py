@@ -9,7 +9,7 @@ from ignite.engine import Engine, Events
 from torch import nn
 
 from ignite_cv.handlers.monitor import Monitor
-from ignite_cv.weights import unwrap
+from ignite_cv.utils.modules import unwrap
 
 
 class BestWeights:

@@ -4,8 +4,9 @@ Ignite's ``Checkpoint`` decides *when* to save and which files to delete (keepin
 best by score); :class:`SafetensorsSaver` decides *how*: the model's state dict in safetensors with
 the run's :class:`~ignite_cv.weights.ModelCard` (plus epoch and score) as metadata, written
 atomically, so a fresh process rebuilds the model from the file alone. Nothing is pickled. The
-weights are copied at once; the file is written by a :class:`~ignite_cv.background_writer.BackgroundWriter`
-(inline by default), in order with the removals Ignite asks for.
+weights are copied at once; the file is written by a
+:class:`~ignite_cv.utils.background_writer.BackgroundWriter` (inline by default), in order
+with the removals Ignite asks for.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from torch import nn
 
-from ignite_cv.background_writer import BackgroundWriter, InlineWriter
 from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.utils.background_writer import BackgroundWriter, InlineWriter
 from ignite_cv.weights import ModelCard, save_weights
 
 BEST_PREFIX = "best"

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ignite_cv.atomic import write_text_atomic
-from ignite_cv.background_writer import BackgroundWriter, InlineWriter
+from ignite_cv.utils.atomic import write_text_atomic
+from ignite_cv.utils.background_writer import BackgroundWriter, InlineWriter
 
 
 def _jsonable(value: Any) -> Any:

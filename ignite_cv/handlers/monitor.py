@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from ignite.engine import Engine
 
-from ignite_cv.errors import UserError
 from ignite_cv.metrics import LOWER_IS_BETTER
+from ignite_cv.utils.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ import torch
 import torchvision
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models.heads import make_head
 from ignite_cv.models.registry import register_model
+from ignite_cv.utils.errors import UserError
 
 #: The smallest side torchvision's AlexNet accepts: the last max-pool needs a 3×3 map.
 ALEXNET_MIN_SIZE = 63

@@ -26,21 +26,11 @@ from typing import Literal
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ignite_cv.errors import UserError
 from ignite_cv.models.options import MODES
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
 
 Unfreeze = int | Literal["all"]
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def _arch(model: nn.Module) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ignite_cv.options import option
+from ignite_cv.utils.options import option
 
 MODES = ("scratch", "extract", "finetune")
 

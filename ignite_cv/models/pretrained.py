@@ -34,8 +34,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ignite_cv.errors import UserError
-from ignite_cv.models.freezing import unwrap
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import unwrap
 
 #: Architectures with torchvision ImageNet weights.
 IMAGENET_ARCHS = ("resnet18", "resnet34", "resnet50", "alexnet")

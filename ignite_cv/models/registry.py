@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 ModelBuilder = Callable[..., nn.Module]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models.registry import register_model
+from ignite_cv.utils.errors import UserError
 
 
 def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Sequential:

@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchvision.ops import roi_align
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 #: Which operations each ``--augment`` preset runs, in this order.
 PRESET_OPS: dict[str, tuple[str, ...]] = {

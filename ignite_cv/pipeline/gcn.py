@@ -19,7 +19,7 @@ import torch
 from kornia.enhance import ZCAWhitening
 from torch import nn
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 #: Defaults of the --gcn-* flags (Goodfellow et al. 2013 used λ = 0, ε = 1e-8 on CIFAR-10).
 DEFAULT_GCN = {"scale": 1.0, "lambda": 0.0, "eps": 1e-8}

@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from ignite_cv.data.stats import channel_stats
-from ignite_cv.errors import UserError
 from ignite_cv.pipeline.gcn import GlobalContrastNormalize, check_gcn_params, fit_zca
+from ignite_cv.utils.errors import UserError
 
 #: ImageNet's per-channel RGB mean and std (torchvision's pretrained weights expect them).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ignite_cv.options import option
+from ignite_cv.utils.options import option
 
 AUGMENTATIONS = ("none", "flip", "standard", "strong")
 NORMALIZATIONS = ("meanstd", "imagenet", "gcn", "none")

@@ -16,7 +16,7 @@ from ignite_cv.data.loaders import (
 )
 from ignite_cv.data.sources import load_data
 from ignite_cv.data.splits import Split
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 from tests.data.data_helpers import make_class_tree, make_options, zip_tree
 
 

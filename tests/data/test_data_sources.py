@@ -12,7 +12,7 @@ from PIL import Image
 
 from ignite_cv.data import sources
 from ignite_cv.data.sources import convert_channels, load_data, resize_images
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 from tests.conftest import shared_path
 from tests.data.data_helpers import make_options
 

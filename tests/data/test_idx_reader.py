@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ignite_cv.data.idx import read_idx
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ignite_cv.data.folder import decode_image, display_ref, scan_tree
 from ignite_cv.data.sources import load_data
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 from tests.conftest import shared_path
 from tests.data.data_helpers import make_class_tree, make_messy_tree, make_options, write_image, zip_tree
 

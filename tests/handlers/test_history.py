@@ -1,7 +1,7 @@
 import pytest
 
-from ignite_cv.background_writer import BackgroundWriter
 from ignite_cv.handlers.history import MetricsHistory, epoch_row
+from ignite_cv.utils.background_writer import BackgroundWriter
 
 
 @pytest.mark.parametrize("writer", [None, BackgroundWriter], ids=["inline", "background-writer"])

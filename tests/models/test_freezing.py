@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model
 from ignite_cv.models.freezing import (
     all_trainable,
@@ -20,6 +19,7 @@ from ignite_cv.models.freezing import (
     trainable_parameters,
     unfreeze_last,
 )
+from ignite_cv.utils.errors import UserError
 
 
 def _resnet18() -> nn.Module:

@@ -13,9 +13,9 @@ import torch
 import torchvision
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models import build_model, pretrained
 from ignite_cv.models.pretrained import load_pretrained
+from ignite_cv.utils.errors import UserError
 
 
 def _model(arch: str = "resnet18", channels: int = 3, outputs: int = 10) -> nn.Module:

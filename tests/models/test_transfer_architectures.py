@@ -7,9 +7,9 @@ import torch
 import torchvision
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.models import available_models, build_model, model_arg_names
 from ignite_cv.models.heads import hidden_width, make_head
+from ignite_cv.utils.errors import UserError
 
 SIZES = {
     "resnet18": (32, 64),

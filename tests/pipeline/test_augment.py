@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ignite_cv.config import TrainConfig, parse_config
-from ignite_cv.errors import UserError
 from ignite_cv.pipeline.augment import PRESET_OPS, DeviceAugmentation, audit_random_ops, build_augmentation
+from ignite_cv.utils.errors import UserError
 
 PRESETS = ["flip", "standard", "strong"]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from ignite_cv.errors import UserError
 from ignite_cv.pipeline.gcn import GlobalContrastNormalize, check_gcn_params, global_contrast_normalize
 from ignite_cv.pipeline.normalize import (
     build_normalizer,
@@ -16,6 +15,7 @@ from ignite_cv.pipeline.normalize import (
     split_spec_tensors,
 )
 from ignite_cv.pipeline.options import PipelineOptions
+from ignite_cv.utils.errors import UserError
 
 
 def gcn_options(**changes) -> PipelineOptions:

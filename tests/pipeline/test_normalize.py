@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from ignite_cv.errors import UserError
 from ignite_cv.pipeline.normalize import IMAGENET_MEAN, IMAGENET_STD, build_normalizer, resolve_normalization
 from ignite_cv.pipeline.options import PipelineOptions
+from ignite_cv.utils.errors import UserError
 
 
 class CountingBatches:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ignite.distributed as idist
 import torch
 
-from ignite_cv.errors import UserError
+from ignite_cv.utils.errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:
