@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ignite_cv.config import TrainConfig  # noqa: E402
 from ignite_cv.models import build_model, model_arg_names  # noqa: E402
+from ignite_cv.models.options import MLPOptions, TinyVGGOptions  # noqa: E402
 
 NUM_CLASSES = 10
 SIZE = 28
@@ -101,13 +102,25 @@ def write_npz(data: Data, path: Path) -> None:
     np.savez(path, **arrays)
 
 
+@dataclass
+class _TinyVGGConfig(TinyVGGOptions, TrainConfig):
+    hidden_units: int = 16
+
+
+@dataclass
+class _MLPConfig(MLPOptions, TrainConfig):
+    pass
+
+
+CONFIGS = {"tinyvgg": _TinyVGGConfig, "mlp": _MLPConfig}
+
+
 def make_config(model: str, args: argparse.Namespace, npz: Path, output_dir: Path) -> TrainConfig:
-    return TrainConfig(
+    return CONFIGS[model](
         recipe="overhead",
         dataset="npz",
         data_root=str(npz),
-        model=model,
-        hidden_units=16,
+        dropout=0.2,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer="adamw",
@@ -182,14 +195,14 @@ def plain_run(
 def ignite_run(config: TrainConfig, profiler: cProfile.Profile | None = None) -> tuple[float, float, float]:
     """``fit`` with its console output captured; returns (phase wall s, phase CPU s, last val accuracy).
 
-    The phase is timed around ``ignite_cv.training._run_phase`` (what ``summary.json``'s
-    ``phases[0].wall_time_s`` measures, without its rounding to 10 ms), by wrapping that function here;
-    ``profiler``, if given, is enabled during the phase only.
+    The phase is timed around ``ignite_cv.training.loop.run_phase`` as ``fit`` calls it (what
+    ``summary.json``'s ``phases[0].wall_time_s`` measures, without its rounding to 10 ms), by wrapping
+    that function here; ``profiler``, if given, is enabled during the phase only.
     """
-    from ignite_cv import training
+    from ignite_cv.training import fit as training
 
     spans: list[tuple[float, float]] = []
-    run_phase = training._run_phase
+    run_phase = training.run_phase
 
     def timed_phase(*args, **kwargs):
         gc.collect()
@@ -203,12 +216,12 @@ def ignite_run(config: TrainConfig, profiler: cProfile.Profile | None = None) ->
                 profiler.disable()
             spans.append((time.perf_counter() - wall, time.process_time() - cpu))
 
-    training._run_phase = timed_phase
+    training.run_phase = timed_phase
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             summary = training.fit(config)
     finally:
-        training._run_phase = run_phase
+        training.run_phase = run_phase
     last = (Path(summary["run_dir"]) / "metrics.jsonl").read_text().strip().splitlines()[-1]
     return spans[0][0], spans[0][1], json.loads(last)["val/accuracy"]
 
@@ -217,12 +230,13 @@ def _timed_targets() -> list[tuple[str, object, str]]:
     """(label, owner, attribute) of the handlers and steps :func:`breakdown` times, in ``fit``'s order.
 
     Owners are classes (their handlers are bound when attached, after this patching) or the
-    ``ignite_cv.training`` module for the functions it imported by name.
+    ``ignite_cv.training.fit`` module for the functions it imported by name.
     """
     from ignite.metrics import EpochMetric, Loss, Metric
 
-    from ignite_cv import metrics, training
+    from ignite_cv import metrics
     from ignite_cv.handlers import best_weights, checkpoint, history, nonfinite, progress, tensorboard
+    from ignite_cv.training import fit as training
     from ignite_cv.utils.background_writer import BackgroundWriter
 
     return [

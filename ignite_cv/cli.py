@@ -8,20 +8,28 @@ import warnings
 from ignite_cv.config import TrainConfig, parse_config
 from ignite_cv.utils.errors import exit_on_user_error
 
+#: Ignite loggers whose INFO lines (launcher, auto_* wrappers) are not the user's business.
+_CHATTY_LOGGERS = (
+    "ignite.distributed.launcher.Parallel",
+    "ignite.distributed.auto.auto_model",
+    "ignite.distributed.auto.auto_optim",
+    "ignite.distributed.auto.auto_dataloader",
+)
+
+
+def quiet_libraries() -> None:
+    """Third-party deprecation chatter and Ignite's launcher info lines are not the user's business;
+    our own warnings still show. Recipes and tools call it before they work."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
 
 @exit_on_user_error
 def run_recipe(config_cls: type[TrainConfig], description: str | None = None, argv: list[str] | None = None):
     """Parse ``argv`` (default: ``sys.argv``) into ``config_cls`` and train; returns the run summary."""
     config = parse_config(config_cls, argv, description)
-    # Third-party deprecation chatter is not the user's business; our own warnings still show.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
-    for name in (
-        "ignite.distributed.launcher.Parallel",
-        "ignite.distributed.auto.auto_model",
-        "ignite.distributed.auto.auto_optim",
-        "ignite.distributed.auto.auto_dataloader",
-    ):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from ignite_cv.training import fit
+    quiet_libraries()
+    from ignite_cv.training.fit import fit
 
     return fit(config)

@@ -10,6 +10,7 @@ and logging decide when (rarely) to synchronise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,13 @@ class StepOptions:
     channels_last: bool = False
     grad_clip: float = 0.0
     accumulate_steps: int = 1
+
+    @classmethod
+    def from_config(cls, config) -> StepOptions:
+        """The step settings of a config or a tool's options; fields it lacks stay off."""
+        return cls(
+            **{f.name: getattr(config, f.name) for f in dataclasses.fields(cls) if hasattr(config, f.name)}
+        )
 
     def __post_init__(self) -> None:
         if self.amp not in AMP_DTYPES:

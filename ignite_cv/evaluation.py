@@ -16,10 +16,9 @@ rank 0 alone writes the report and returns the result.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +28,23 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 
+from ignite_cv.config import ComputeOptions, DistributedOptions, SeedOptions
 from ignite_cv.data.options import DataOptions
-from ignite_cv.training import leave_together, make_loader
+from ignite_cv.data.placement import make_loader
+from ignite_cv.data.sources import load_data
+from ignite_cv.engine import StepOptions, create_evaluator
+from ignite_cv.handlers.predictions import PredictionCollector
+from ignite_cv.metrics import evaluation_metrics, scalar_metrics
+from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+from ignite_cv.pipeline.normalize import build_normalizer
+from ignite_cv.run_folder import RunFolder
+from ignite_cv.task import ClassificationTask
 from ignite_cv.utils.atomic import write_json_atomic
+from ignite_cv.utils.devices import resolve_device
+from ignite_cv.utils.distributed import choose_backend, leave_together, spawn_arguments
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.options import option
+from ignite_cv.weights import load_model
 
 SPLITS = ("test", "val", "train")
 
@@ -42,28 +53,53 @@ METRICS_FILE = "metrics.json"
 
 
 @dataclass
-class EvaluationOptions(DataOptions):
-    """The data options of training plus how to evaluate. ``image_size``/``channels`` 0 = the checkpoint's."""
+class EvaluationOptions(DistributedOptions, SeedOptions, ComputeOptions, DataOptions):
+    """The data options of training plus how to evaluate (``tools/evaluate.py``'s flags)."""
 
-    workers: int = option(0, "DataLoader worker processes that decode image files")
-    batch_size: int = option(256, "global evaluation batch size (divided among processes)")
-    amp: str = option("none", "mixed precision autocast dtype", choices=("none", "bf16", "fp16"))
-    seed: int = option(0, "the training run's --seed: it chose the validation split carved out of train")
-    backend: str = option("auto", "distributed backend: auto (nccl on GPUs, gloo on CPU), nccl, gloo")
-    nproc_per_node: int = option(0, "spawn this many processes on this machine (0 = one, or torchrun's)")
+    image_size: int = option(0, "square size in pixels (0 = the checkpoint's)", minimum=0)
+    channels: int = option(0, "image channels: 1 or 3 (0 = the checkpoint's)", choices=(0, 1, 3))
+    batch_size: int = option(256, "global evaluation batch size (divided among processes)", minimum=1)
+    split: str = option("test", "split to evaluate", choices=SPLITS)
+    output_dir: str = option(
+        "",
+        "report folder (default: <checkpoint's folder>/../report-<split>-<dataset>, -2, -3... if it exists)",
+    )
+    threads: int = option(0, "CPU threads for torch (0 = torch's default)", minimum=0)
+
+
+def run_evaluation(
+    model,
+    task,
+    pipeline,
+    device: torch.device,
+    loader,
+    step: StepOptions | None = None,
+    collect: bool = True,
+) -> tuple[dict, tuple | None]:
+    """Evaluate ``model`` on ``loader`` (no augmentation) with the run's metrics; with ``collect``, also
+    the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report.
+
+    The one evaluation of the project: the test stage of a run, ``tools/evaluate.py`` and the pruning
+    workflow's before/after all call it, so their numbers agree for the same model and split.
+    """
+    evaluator = create_evaluator(
+        model, task, pipeline, device, step or StepOptions(), evaluation_metrics(task, device)
+    )
+    collector = PredictionCollector() if collect else None
+    if collector is not None:
+        collector.attach(evaluator)
+    evaluator.run(loader)
+    return evaluator.state.metrics, collector.gathered(task.num_classes) if collector is not None else None
 
 
 def evaluate_checkpoint(
     path: str | Path,
     options: EvaluationOptions,
-    split_name: str = "test",
-    device: str = "auto",
-    out_dir: str | Path | None = None,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
-    """Evaluate the checkpoint at ``path`` on ``split_name`` and write the report into a new folder.
+    """Evaluate the checkpoint at ``path`` on ``options.split`` and write the report into a new folder.
 
-    ``out_dir``: the report folder (default :func:`default_output_dir`); when it exists, ``-2``,
+    ``options.output_dir``: the report folder (default :func:`default_output_dir`); when it exists, ``-2``,
     ``-3``... is appended, so nothing is overwritten. ``say`` prints (rank 0 only) a first line, then the
     metrics and the report folder (:func:`format_result`). Runs in every process of a distributed job.
     Returns, in the process that wrote the report, the metrics dict also saved as ``metrics.json``
@@ -74,20 +110,14 @@ def evaluate_checkpoint(
         UserError: an unreadable or foreign checkpoint, a data set whose classes or image shape do
             not fit the checkpoint, bad options.
     """
-    if split_name not in SPLITS:
-        raise UserError(f"unknown split {split_name!r}", f"choose one of: {', '.join(SPLITS)}")
-    if options.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {options.batch_size}", "pass e.g. 256")
+    if options.split not in SPLITS:
+        raise UserError(f"unknown split {options.split!r}", f"choose one of: {', '.join(SPLITS)}")
     say = say or functools.partial(print, flush=True)
     result: dict[str, Any] = {}
-    backend = _backend(options, device)
-    spawn: dict[str, Any] = {}
-    if backend is not None and options.nproc_per_node > 1:
-        # A free port of this machine, not Ignite's fixed default: runs side by side must not collide.
-        spawn = {"nproc_per_node": options.nproc_per_node, "master_addr": "127.0.0.1"}
-        spawn["master_port"] = _free_port()
+    backend = choose_backend(options.nproc_per_node, options.backend, options.device)
+    spawn = spawn_arguments(options.nproc_per_node) if backend is not None else {}
     with idist.Parallel(backend=backend, **spawn) as parallel:
-        parallel.run(_evaluate_in_process, Path(path), options, split_name, device, out_dir, say, result)
+        parallel.run(_evaluate_in_process, Path(path), options, say, result)
     return result.get("metrics")
 
 
@@ -96,44 +126,11 @@ def default_output_dir(checkpoint: str | Path, split_name: str, dataset: str) ->
     return Path(checkpoint).resolve().parent.parent / f"report-{split_name}-{dataset}"
 
 
-def _backend(options: EvaluationOptions, device: str) -> str | None:
-    distributed = options.nproc_per_node > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if not distributed:
-        return None
-    if options.backend != "auto":
-        return options.backend
-    return "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _evaluate_in_process(
-    local_rank: int,
-    path: Path,
-    options: EvaluationOptions,
-    split_name: str,
-    device_name: str,
-    out_dir: str | Path | None,
-    say,
-    result: dict,
-) -> None:
-    import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
-    from ignite_cv.engine import StepOptions, create_evaluator
-    from ignite_cv.handlers.predictions import PredictionCollector
-    from ignite_cv.metrics import evaluation_metrics
-    from ignite_cv.pipeline.batch_pipeline import BatchPipeline
-    from ignite_cv.pipeline.normalize import build_normalizer
-    from ignite_cv.task import ClassificationTask
-    from ignite_cv.utils.devices import resolve_device
-    from ignite_cv.weights import load_model
-
+def _evaluate_in_process(local_rank: int, path: Path, options: EvaluationOptions, say, result: dict) -> None:
     rank, world = idist.get_rank(), idist.get_world_size()
+    split_name = options.split
     start = time.perf_counter()
-    device = resolve_device(device_name)
+    device = resolve_device(options.device)
     model, card = load_model(path, device)  # a foreign file fails here, before any data is read
     data = load_matching_data(options, card)
     if list(data.image_size) != list(card.image_size):
@@ -164,26 +161,22 @@ def _evaluate_in_process(
         options, data, split, train=False, device=device, batch_size=max(1, options.batch_size // world)
     )
     pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)  # no augmentation
-    evaluator = create_evaluator(
-        model, task, pipeline, device, StepOptions(amp=options.amp), evaluation_metrics(task, device)
-    )
-    collector = PredictionCollector()
-    collector.attach(evaluator)
     if rank == 0:
         say(
             f"evaluating {path} ({card.arch}) on {data.name} {split_name}: {len(split)} images, "
             f"{data.num_classes} classes, {data.channels}×{data.image_size[0]}×{data.image_size[1]}"
             + (f", {world} processes" if world > 1 else "")
         )
-    evaluator.run(loader)
-    metrics = evaluator.state.metrics
-    scores, labels, images = collector.gathered(task.num_classes)  # collective: every rank calls it
+    # The gathering is collective: every rank runs it.
+    metrics, (scores, labels, images) = run_evaluation(
+        model, task, pipeline, device, loader, StepOptions.from_config(options)
+    )
     if rank == 0:
         order = _dataset_order(len(split), world)
         scores, labels = _restore_order(scores, order), _restore_order(labels, order)
         images = _restore_order(images, order) if images is not None else None
         result["metrics"] = _write_results(
-            path, options, split_name, data, card, metrics, scores, labels, images, out_dir, start, world
+            path, options, data, card, metrics, scores, labels, images, start, world
         )
         say(format_result(result["metrics"]))
     leave_together()
@@ -200,8 +193,6 @@ def format_result(result: dict[str, Any]) -> str:
 def load_matching_data(options: EvaluationOptions, card):
     """The data set shaped like the checkpoint's input (its size and channels unless options say
     otherwise), with the checkpoint's number of classes."""
-    from ignite_cv.data.sources import load_data
-
     height, width = card.image_size
     if not options.image_size and height != width:
         raise UserError(
@@ -214,11 +205,7 @@ def load_matching_data(options: EvaluationOptions, card):
             f"--channels {channels} but the checkpoint's model takes {card.in_channels}-channel images",
             f"drop --channels or pass {card.in_channels}",
         )
-    data_options = DataOptions(
-        **{name: getattr(options, name) for name in DataOptions.__dataclass_fields__},
-    )
-    data_options.image_size = options.image_size or height
-    data_options.channels = channels
+    data_options = dataclasses.replace(options, image_size=options.image_size or height, channels=channels)
     data = load_data(data_options, options.seed)
     if data.num_classes != card.num_classes:
         raise UserError(
@@ -277,22 +264,23 @@ def _restore_order(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 def _write_results(
     path: Path,
     options: EvaluationOptions,
-    split_name: str,
     data,
     card,
     metrics: dict,
     scores: torch.Tensor,
     labels: torch.Tensor,
     images: torch.Tensor | None,
-    out_dir: str | Path | None,
     start: float,
     world: int,
 ) -> dict[str, Any]:
-    from ignite_cv.metrics import scalar_metrics
-    from ignite_cv.report import write_test_report
-    from ignite_cv.run_folder import RunFolder
+    from ignite_cv.report import write_test_report  # matplotlib and scikit-learn load only here
 
-    target = Path(out_dir) if out_dir else default_output_dir(path, split_name, options.dataset)
+    split_name = options.split
+    target = (
+        Path(options.output_dir)
+        if options.output_dir
+        else default_output_dir(path, split_name, options.dataset)
+    )
     folder = RunFolder.create(target.parent, "evaluate", target.name).path  # never an existing folder
     names = list(card.class_names)
     report = write_test_report(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,8 @@ import torch
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ignite_cv.utils.atomic import atomic_open
 
 __all__ = [
     "confusion_matrix_figure",
@@ -212,33 +213,14 @@ def text_figure(text: str, width_in: float = 6.0, height_in: float = 1.5) -> Fig
     return fig
 
 
-def _file_mode() -> int:
-    """Mode a plainly created file gets (0o666 minus the umask); read once, as os.umask must set to read."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-#: ``mkstemp`` creates 0600 files; written files get the usual umask-based mode instead.
-FILE_MODE = _file_mode()
-
-
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
-    """Write ``fig`` to ``path`` atomically: render into a temp file in the same folder, then ``os.replace``.
+    """Write ``fig`` to ``path`` atomically (:func:`ignite_cv.utils.atomic.atomic_open`).
 
     A reader (TensorBoard, a browser, a crash) never sees a half-written image. The format follows the
     suffix (``.png``, ``.pdf``, ``.svg``...). Missing parent folders are created. Returns the path.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     fmt = target.suffix.lstrip(".").lower() or "png"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, dpi=dpi)
-        os.chmod(tmp_name, FILE_MODE)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, "wb") as handle:
+        fig.savefig(handle, format=fmt, dpi=dpi)
     return target

@@ -30,6 +30,8 @@ from ignite_cv.task import ClassificationTask
 
 #: Top-5 accuracy is reported when a task has more classes than this.
 TOP5_MIN_CLASSES = 10
+#: Evaluation metrics that are matrices (not logged as scalars or per-class curves).
+MATRIX_METRICS = ("confusion_matrix",)
 
 
 class DeviceConfusionMatrix(ConfusionMatrix):

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ignite_cv.models import freezing
+from ignite_cv.models.options import OPTIMIZERS, TransferOptions
 from ignite_cv.utils.errors import UserError
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 @dataclass
@@ -31,6 +31,10 @@ class Phase:
     scheduler: str = "none"
     lr_warmup_epochs: float = 0.0
     patience: int = 0
+    #: Epochs between LR decays, decay factor and evaluations without improvement (step and plateau).
+    step_size: int = 10
+    gamma: float = 0.1
+    plateau_patience: int = 3
     prepare: Callable[[nn.Module], dict] | None = None
     info: dict = field(default_factory=dict)
 
@@ -82,6 +86,9 @@ def _phase(config, name: str, epochs: int, optimizer: str, lr: float, prepare=No
         scheduler=config.scheduler,
         lr_warmup_epochs=config.lr_warmup_epochs,
         patience=config.patience,
+        step_size=config.step_size,
+        gamma=config.gamma,
+        plateau_patience=config.plateau_patience,
         prepare=prepare,
     )
 
@@ -96,10 +103,9 @@ def plan_phases(config, model: nn.Module) -> list[Phase]:
     (a head-only warm-up of ``warmup_epochs``, then the last ``unfreeze`` blocks for the rest of
     ``epochs``). Head phases use ``head_optimizer``/``head_lr``; the fine-tuning phase uses the
     main ``optimizer``/``lr``."""
-    mode = getattr(config, "mode", "scratch")
-    if mode == "scratch":
+    if not isinstance(config, TransferOptions) or config.mode == "scratch":
         return single_phase(config)
-    from ignite_cv.models import freezing
+    mode = config.mode
 
     def freeze(m: nn.Module) -> dict:
         freezing.freeze_backbone(m)

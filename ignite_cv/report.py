@@ -7,7 +7,7 @@ ROC-AUC is :func:`ignite_cv.roc.roc_auc` (the function the training metric uses,
 ``"auc"`` equals the reported test ROC-AUC), and precision/recall/F1 are sklearn's
 ``classification_report(..., labels=range(C), zero_division=0)``.
 
-Files written into ``out_dir`` (each atomically: temp file in the same folder, then ``os.replace``):
+Files written into ``out_dir`` (each atomically, through :mod:`ignite_cv.utils.atomic`):
 
 =============================  ====================================================================
 ``confusion_matrix.csv``       counts; header row and first column are class names; rows = true class
@@ -37,7 +37,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ import torch
 from sklearn.metrics import classification_report, confusion_matrix
 
 from ignite_cv.figures import (
-    FILE_MODE,
     confusion_matrix_figure,
     image_grid_figure,
     roc_figure,
@@ -56,6 +54,7 @@ from ignite_cv.figures import (
     text_figure,
 )
 from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
+from ignite_cv.utils.atomic import write_text_atomic
 from ignite_cv.utils.errors import UserError
 
 __all__ = ["REPORT_FILES", "write_test_report"]
@@ -75,19 +74,6 @@ REPORT_FILES = (
 _WRONG_FILE = "most_confident_wrong.png"
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 text via a temp file in the same folder and ``os.replace``: readers never see half."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp_name, FILE_MODE)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _json_safe(value: Any) -> Any:
     """NaN/inf → None, numpy scalars → Python: strict JSON (``allow_nan=False``) for any reader."""
     if isinstance(value, dict):
@@ -104,7 +90,7 @@ def _json_safe(value: Any) -> Any:
 def _write_json_atomic(path: Path, obj: Any, compact: bool = False) -> None:
     """Strict JSON; ``compact`` (one line) for long point lists such as ROC curves, indented otherwise."""
     options: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
-    _write_text_atomic(path, json.dumps(_json_safe(obj), allow_nan=False, **options) + "\n")
+    write_text_atomic(path, json.dumps(_json_safe(obj), allow_nan=False, **options) + "\n")
 
 
 def _confusion_csv(cm: np.ndarray, names: Sequence[str]) -> str:
@@ -199,7 +185,7 @@ def write_test_report(
 
     # Confusion matrix (rows = true class) — counts sum to n by construction.
     cm = confusion_matrix(y, pred, labels=list(range(num_classes)))
-    _write_text_atomic(out / "confusion_matrix.csv", _confusion_csv(cm, names))
+    write_text_atomic(out / "confusion_matrix.csv", _confusion_csv(cm, names))
     cm_fig = confusion_matrix_figure(cm, names)
     save_figure(cm_fig, out / "confusion_matrix.png")
 
@@ -214,7 +200,7 @@ def write_test_report(
         )
         + f"\nROC-AUC ({roc_kind}): {roc_value:.4f}\n"
     )
-    _write_text_atomic(out / "classification_report.txt", text)
+    write_text_atomic(out / "classification_report.txt", text)
 
     # ROC.
     _write_json_atomic(out / "roc.json", curves, compact=True)

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ignite_cv.models import build_model
+from ignite_cv.prune.history import replay_pruning
 from ignite_cv.utils.atomic import atomic_path
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
@@ -107,14 +108,10 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 def build_from_card(card: ModelCard) -> nn.Module:
     """The architecture of ``card``, with its structural edits (pruning) replayed, weights not loaded."""
-    if card.extra.get("pruning_history"):
-        import ignite_cv.pruning  # noqa: F401  (registers the hook that replays the pruning history)
     model = build_model(
         card.arch, card.in_channels, tuple(card.image_size), card.num_outputs, **card.arch_args
     )
-    for hook in _REBUILD_HOOKS:
-        model = hook(model, card)
-    return model
+    return replay_pruning(model, card.extra, card.in_channels, card.image_size)
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelCard]:
@@ -130,13 +127,3 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
             "the file is damaged or was edited; use another checkpoint",
         ) from None
     return model.to(device).eval(), card
-
-
-#: Functions ``(model, card) -> model`` applied after building, e.g. to replay a pruning history.
-_REBUILD_HOOKS: list[Any] = []
-
-
-def register_rebuild_hook(hook: Any) -> None:
-    """Register a structural edit (such as pruning) that :func:`build_from_card` replays from card.extra."""
-    if hook not in _REBUILD_HOOKS:
-        _REBUILD_HOOKS.append(hook)

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
+from ignite_cv.models.options import TransferOptions
 
 
 @dataclass
-class AlexNetRecipe(TrainConfig):
+class AlexNetRecipe(TransferOptions, TrainConfig):
     recipe: str = "alexnet"
     dataset: str = "cifar10"
     model: str = "alexnet_small"

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
+from ignite_cv.models.options import MLPOptions
 
 
 @dataclass
-class MLPRecipe(TrainConfig):
+class MLPRecipe(MLPOptions, TrainConfig):
     recipe: str = "mlp"
     model: str = "mlp"
     hidden_sizes: tuple[int, ...] = (512, 256)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
+from ignite_cv.models.options import TransferOptions
 
 
 @dataclass
-class ResNetFinetuneRecipe(TrainConfig):
+class ResNetFinetuneRecipe(TransferOptions, TrainConfig):
     recipe: str = "resnet_finetune"
     model: str = "resnet18"
     weights: str = "imagenet"

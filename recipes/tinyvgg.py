@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
+from ignite_cv.models.options import TinyVGGOptions
 
 
 @dataclass
-class TinyVGGRecipe(TrainConfig):
+class TinyVGGRecipe(TinyVGGOptions, TrainConfig):
     recipe: str = "tinyvgg"
     model: str = "tinyvgg"
     hidden_units: int = 32

@@ -1,4 +1,4 @@
-"""Load recipe scripts (they are scripts, not a package) and run them in-process or as a subprocess."""
+"""Load recipe and tool scripts (scripts, not a package) and run them in-process or as a subprocess."""
 
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_recipe(name: str):
-    path = REPO / "recipes" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
+def load_script(path: Path, name: str):
+    """Import a script as module ``name`` (registered in ``sys.modules``, as dataclasses need)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_recipe(name: str):
+    return load_script(REPO / "recipes" / f"{name}.py", f"recipe_{name}")
+
+
+def load_tool(name: str):
+    return load_script(REPO / "tools" / f"{name}.py", f"ignite_cv_tool_{name}")
 
 
 def run_script(args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None):

@@ -1,76 +1,65 @@
-import json
-from dataclasses import dataclass
+"""The training config: composed of each concern's options; a recipe's flags are only its own model's."""
 
-import pytest
+from __future__ import annotations
 
-from ignite_cv.config import TrainConfig, build_parser, parse_config
-from ignite_cv.utils.errors import UserError
+import dataclasses
 
+from ignite_cv.config import TrainConfig, parse_config
+from ignite_cv.models.options import MLPOptions, TinyVGGOptions, TransferOptions
+from ignite_cv.utils.options import build_parser
+from tests.recipe_utils import load_recipe
 
-@dataclass
-class _Recipe(TrainConfig):
-    recipe: str = "test"
-    epochs: int = 7
-
-
-def test_flags_are_generated_from_fields_with_recipe_defaults():
-    config = parse_config(_Recipe, [])
-    assert config.epochs == 7 and config.recipe == "test"
-    config = parse_config(_Recipe, ["--epochs", "3", "--batch-size", "32", "--hidden-sizes", "64,32"])
-    assert (config.epochs, config.batch_size, config.hidden_sizes) == (3, 32, (64, 32))
-
-
-def test_bool_flags_accept_bare_and_explicit_values():
-    assert parse_config(_Recipe, ["--channels-last"]).channels_last is True
-    assert parse_config(_Recipe, ["--batch-norm", "no"]).batch_norm is False
-
-
-def test_unknown_choice_is_a_one_line_user_error():
-    with pytest.raises(UserError, match="invalid choice.*--help"):
-        parse_config(_Recipe, ["--optimizer", "lion"])
-    with pytest.raises(UserError, match="--scheduler"):
-        parse_config(_Recipe, ["--scheduler", "exp"])
+MODEL_FIELDS = {
+    "mlp": {"hidden_sizes", "batch_norm", "dropout"},
+    "tinyvgg": {"hidden_units", "batch_norm", "dropout"},
+    "resnet_finetune": {"dropout", "head_hidden", "weights", "mode", "unfreeze", "warmup_epochs", "head_lr"},
+}
+OTHER_MODELS_ONLY = {
+    "hidden_sizes",
+    "hidden_units",
+    "head_hidden",
+    "weights",
+    "mode",
+    "unfreeze",
+    "warmup_epochs",
+}
 
 
-def test_config_file_round_trip_and_flags_override_it(tmp_path):
-    saved = parse_config(_Recipe, ["--epochs", "4", "--lr", "0.5", "--hidden-sizes", "8,4"])
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(saved.to_dict()))
-    reloaded = parse_config(_Recipe, ["--config", str(path)])
-    assert reloaded == saved
-    overridden = parse_config(_Recipe, ["--config", str(path), "--epochs", "9"])
-    assert overridden.epochs == 9 and overridden.lr == 0.5
+def _flags(cls) -> set[str]:
+    return {a.dest for a in build_parser(cls)._actions if a.dest not in ("help", "config")}
 
 
-def test_missing_or_broken_config_file(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
-        parse_config(_Recipe, ["--config", str(tmp_path / "nope.json")])
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(UserError, match="not valid JSON"):
-        parse_config(_Recipe, ["--config", str(bad)])
-
-
-def test_help_lists_every_field_with_its_default():
-    text = build_parser(_Recipe).format_help()
-    for flag in (
-        "--epochs",
-        "--batch-size",
-        "--optimizer",
-        "--scheduler",
-        "--amp",
-        "--data-root",
-        "--augment",
+def test_each_recipe_shows_only_its_own_models_fields():
+    for name, recipe_cls in (
+        ("mlp", load_recipe("mlp").MLPRecipe),
+        ("tinyvgg", load_recipe("tinyvgg").TinyVGGRecipe),
+        ("resnet_finetune", load_recipe("resnet_finetune").ResNetFinetuneRecipe),
     ):
-        assert flag in text
-    assert "global batch size" in text
+        flags = _flags(recipe_cls)
+        assert MODEL_FIELDS[name] <= flags, name
+        assert (OTHER_MODELS_ONLY - MODEL_FIELDS[name]) & flags == set(), name
 
 
-def test_a_recipe_that_changes_a_default_keeps_the_choices_and_help():
-    @dataclass
-    class _Override(TrainConfig):
-        scheduler: str = "cosine"
+def test_the_model_choice_is_limited_to_the_recipes_family():
+    tinyvgg = load_recipe("tinyvgg").TinyVGGRecipe
+    choices = next(a.choices for a in build_parser(tinyvgg)._actions if a.dest == "model")
+    assert tuple(choices) == ("tinyvgg",)
+    resnet = load_recipe("resnet_finetune").ResNetFinetuneRecipe
+    assert parse_config(resnet, ["--model", "resnet34"]).model == "resnet34"
 
-    with pytest.raises(UserError, match="--scheduler"):
-        parse_config(_Override, ["--scheduler", "exponential"])
-    assert "learning-rate schedule" in build_parser(_Override).format_help()
+
+def test_a_config_holds_every_concern_and_round_trips_through_its_dict():
+    @dataclasses.dataclass
+    class _All(MLPOptions, TrainConfig):
+        pass
+
+    config = parse_config(_All, ["--epochs", "3", "--prune-after", "0.25", "--profile", "--augment", "flip"])
+    names = {f.name for f in dataclasses.fields(config)}
+    concerns = {"dataset", "augment", "optimizer", "device", "monitor", "resume", "profile", "prune_after"}
+    assert concerns <= names
+    assert _All(**config.to_dict()) == config
+
+
+def test_model_option_classes_do_not_share_fields_they_do_not_mean():
+    assert "hidden_units" not in {f.name for f in dataclasses.fields(TransferOptions)}
+    assert "weights" not in {f.name for f in dataclasses.fields(TinyVGGOptions)}

@@ -39,7 +39,7 @@ def test_no_pyplot(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "MPLBACKEND": "TkAgg"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
-    assert (tmp_path / "cm.png").stat().st_size > 0
+    assert (tmp_path / "cm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("num_classes", [2, 7, 100])
@@ -119,7 +119,8 @@ def test_save_figure_atomic(tmp_path, monkeypatch):
     assert [p.name for p in target.parent.iterdir()] == ["fig.png"]  # no temp file left behind
     monkeypatch.undo()
     save_figure(fig, target)
-    assert open_png(target)[0] > 0
+    width, height = fig.get_size_inches() * 100  # save_figure's default dpi
+    assert open_png(target) == (round(width), round(height))
 
 
 def test_image_grid_wraps_long_titles():

@@ -5,12 +5,13 @@ import torch
 
 from ignite_cv.config import TrainConfig
 from ignite_cv.models import build_model
-from ignite_cv.phases import OPTIMIZERS, fusable, make_optimizer, plan_phases
+from ignite_cv.models.options import OPTIMIZERS, TransferOptions
+from ignite_cv.phases import fusable, make_optimizer, plan_phases
 from ignite_cv.utils.errors import UserError
 
 
 @dataclass
-class _Transfer(TrainConfig):
+class _Transfer(TransferOptions, TrainConfig):
     model: str = "resnet18"
     epochs: int = 10
     warmup_epochs: int = 3

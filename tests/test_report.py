@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix, roc_auc_score
 
-from ignite_cv.figures import FILE_MODE
 from ignite_cv.report import REPORT_FILES, write_test_report
 from ignite_cv.roc import roc_auc
+from ignite_cv.utils.atomic import FILE_MODE
 from ignite_cv.utils.errors import UserError
 
 

@@ -16,18 +16,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ignite_cv.config import parse_config  # noqa: E402
+from ignite_cv.config import SeedOptions  # noqa: E402
 from ignite_cv.data.options import DataOptions  # noqa: E402
 from ignite_cv.data.splits import DataBundle, Split  # noqa: E402
 from ignite_cv.data.stats import channel_stats, class_counts, fingerprint_split, split_batches  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
-from ignite_cv.utils.options import option  # noqa: E402
+from ignite_cv.utils.options import parse_options  # noqa: E402
 
 
 @dataclass
-class StatsOptions(DataOptions):
-    seed: int = option(0, "random seed of the validation hold-out (as in training)")
-    recipe: str = option("dataset_stats", "unused")
+class StatsOptions(SeedOptions, DataOptions):
+    """The data flags of training, and the seed that chose the validation hold-out."""
 
 
 def training_batches(bundle: DataBundle, options: StatsOptions) -> Iterator:
@@ -53,7 +52,7 @@ def training_batches(bundle: DataBundle, options: StatsOptions) -> Iterator:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    options = parse_config(StatsOptions, argv, description=__doc__.splitlines()[0])
+    options = parse_options(StatsOptions, argv, __doc__, "tools/dataset_stats.py")
     from ignite_cv.data.sources import load_data
 
     bundle = load_data(options, options.seed)

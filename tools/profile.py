@@ -29,43 +29,34 @@ if __name__ == "profile":
     sys.modules["profile"] = _stdlib_profile
     _spec.loader.exec_module(_stdlib_profile)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, NoReturn  # noqa: E402
+from typing import Any  # noqa: E402
+
+CHECKPOINT = ("checkpoint", {"help": "an ignite_cv .safetensors checkpoint (only read)"})
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        from ignite_cv.utils.errors import UserError
+def _options_class():
+    """The tool's options, composed of option fields (built after sys.path is set up)."""
+    from ignite_cv.utils.options import option
 
-        raise UserError(message, f"see {self.prog} --help")
+    @dataclass
+    class ProfileToolOptions:
+        compare: str = option("", "a second checkpoint to put beside the first, with ratios (second / first)")
+        batch_size: int = option(64, "the larger batch size measured (and 1)", minimum=1)
+        device: str = option("cpu", "device: cpu, cuda, cuda:N or auto")
+        warmup: int = option(5, "untimed forward passes before timing", minimum=0)
+        repeats: int = option(30, "timed forward passes per batch size", minimum=1)
+        max_seconds: float = option(
+            10.0, "stop repeating a batch size after this long (at least 5 repeats)", minimum=1e-3
+        )
+        top_ops: int = option(
+            0, "also list the N operators with the most self time (torch.profiler)", minimum=0
+        )
+        threads: int = option(0, "CPU threads for torch (0 = torch's default)", minimum=0)
+        output_dir: str = option("", "where to save the JSON and markdown results (default: see above)")
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0], prog="tools/profile.py")
-    parser.add_argument("checkpoint", help="an ignite_cv .safetensors checkpoint (only read)")
-    parser.add_argument("--compare", metavar="OTHER_CHECKPOINT", help="a second checkpoint to put beside it")
-    parser.add_argument("--batch-size", type=int, default=64, help="the larger batch size measured (and 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed forward passes before timing")
-    parser.add_argument("--repeats", type=int, default=30, help="timed forward passes per batch size")
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=10.0,
-        help="stop repeating a batch size after this long (at least 5 repeats)",
-    )
-    parser.add_argument(
-        "--top-ops",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also list the N operators with the most self time (torch.profiler)",
-    )
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
-    parser.add_argument("--output-dir", default="", help="where to save the JSON and markdown results")
-    return parser
+    return ProfileToolOptions
 
 
 def default_output_dir(checkpoint: Path) -> Path:
@@ -74,17 +65,16 @@ def default_output_dir(checkpoint: Path) -> Path:
     return parent.parent / "profile" if parent.name == "checkpoints" else parent
 
 
-def measure(paths: list[Path], args: argparse.Namespace, device) -> list[Any]:
+def measure(paths: list[Path], options, device) -> list[Any]:
     """Rebuild each checkpoint and profile them together (latencies timed interleaved); ModelProfiles."""
-    import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
-    from ignite_cv.profiling import profile_models
+    from ignite_cv.profile.model import profile_models
     from ignite_cv.weights import load_model
 
     loaded = [(path, *load_model(path, device)) for path in paths]
-    batches = (1, args.batch_size) if args.batch_size != 1 else (1,)
+    batches = (1, options.batch_size) if options.batch_size != 1 else (1,)
     entries = [(path.name, model, (card.in_channels, *card.image_size)) for path, model, card in loaded]
     profiles = profile_models(
-        entries, batches, device, args.warmup, args.repeats, args.max_seconds, args.top_ops
+        entries, batches, device, options.warmup, options.repeats, options.max_seconds, options.top_ops
     )
     for profile, (path, _, card) in zip(profiles, loaded):
         profile.extra = {
@@ -99,41 +89,33 @@ def measure(paths: list[Path], args: argparse.Namespace, device) -> list[Any]:
 def _main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from ignite_cv.profiling import format_comparison, format_profile
+    from ignite_cv.profile.report import format_comparison, format_profile
+    from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
     from ignite_cv.utils.devices import resolve_device
     from ignite_cv.utils.errors import UserError
+    from ignite_cv.utils.options import parse_options
 
-    args = build_parser().parse_args(argv)
-    for name in ("batch_size", "repeats"):
-        if getattr(args, name) < 1:
-            raise UserError(
-                f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}", "pass e.g. 30"
-            )
-    if args.warmup < 0 or args.top_ops < 0 or args.threads < 0 or args.max_seconds <= 0:
-        raise UserError(
-            "--warmup, --top-ops and --threads must be >= 0 and --max-seconds > 0", "fix the flag"
-        )
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    first_path = Path(args.checkpoint)
-    paths = [first_path] + ([Path(args.compare)] if args.compare else [])
-    profiles = measure(paths, args, device)
+    options, args = parse_options(_options_class(), argv, __doc__, "tools/profile.py", [CHECKPOINT])
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    first_path = Path(args["checkpoint"])
+    paths = [first_path] + ([Path(options.compare)] if options.compare else [])
+    profiles = measure(paths, options, device)
     first = profiles[0]
     result = {"profile": first.to_dict()}
     text = format_profile(first)
     stem = first_path.stem
-    if args.compare:
+    if options.compare:
         other_path, second = paths[1], profiles[1]
         result["compare"] = second.to_dict()
         text += "\n" + format_profile(second) + "\nComparison\n\n" + format_comparison(first, second)
         stem = f"{first_path.stem}-vs-{other_path.stem}"
     print(text, flush=True)
-    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(first_path)
+    out_dir = Path(options.output_dir) if options.output_dir else default_output_dir(first_path)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{stem}.profile.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out_dir / f"{stem}.profile.md").write_text(text)
+        write_json_atomic(out_dir / f"{stem}.profile.json", result)
+        write_text_atomic(out_dir / f"{stem}.profile.md", text)
     except OSError as err:
         raise UserError(
             f"cannot write the results to {out_dir} ({err.strerror})", "pass a writable --output-dir"

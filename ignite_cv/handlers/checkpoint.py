@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
-from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from torch import nn
@@ -29,22 +28,30 @@ LAST_PREFIX = "last"
 
 
 class SafetensorsSaver(BaseSaveHandler):
-    """Ignite save handler writing one model state dict per file, on rank 0 only (Ignite calls it there)."""
+    """Ignite save handler writing one model state dict per file into ``folder``.
+
+    Ignite's ``Checkpoint`` calls its save handler in every process (its ``DiskSaver`` writes on rank 0
+    only); the processes that do not write get a saver with ``folder=None``, which keeps Ignite's
+    bookkeeping identical on all ranks and writes nothing.
+    """
 
     def __init__(
         self,
-        folder: str | Path,
+        folder: str | Path | None,
         card: ModelCard,
         epoch_fn: Callable[[], int],
         writer: BackgroundWriter | None = None,
     ) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder) if folder is not None else None
         self.card = card
         self.epoch_fn = epoch_fn
         self.writer = writer if writer is not None else InlineWriter()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        if self.folder is None:
+            return
         tensors = {
             k: v.detach().to("cpu").contiguous().clone()
             for k, v in checkpoint.items()
@@ -59,7 +66,8 @@ class SafetensorsSaver(BaseSaveHandler):
         self.writer.submit(save_weights, self.folder / filename, tensors, card)
 
     def remove(self, filename: str) -> None:
-        self.writer.submit((self.folder / filename).unlink, True)
+        if self.folder is not None:
+            self.writer.submit((self.folder / filename).unlink, True)
 
 
 def best_checkpoint(
@@ -90,12 +98,9 @@ def last_checkpoint(model: nn.Module, saver: SafetensorsSaver, epoch_fn: Callabl
     )
 
 
-def attach_model_checkpoints(trainer: Engine, evaluator: Engine, best: Checkpoint, last: Checkpoint) -> None:
-    evaluator.add_event_handler(Events.COMPLETED, best)
-    trainer.add_event_handler(Events.EPOCH_COMPLETED, last)
-
-
 def top_checkpoint_path(best: Checkpoint) -> Path | None:
-    """The highest-scoring saved file (Ignite keeps ``_saved`` sorted by score, best last)."""
+    """The highest-scoring saved file (Ignite keeps its saved files sorted by score, best last); None
+    before the first save and in the processes that do not write."""
     name = best.last_checkpoint
-    return None if name is None else best.save_handler.folder / name
+    folder = best.save_handler.folder
+    return None if name is None or folder is None else folder / name

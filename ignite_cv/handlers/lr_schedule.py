@@ -23,11 +23,10 @@ from ignite.engine import Engine, Events
 from ignite.handlers import (
     CosineAnnealingScheduler,
     LRScheduler,
-    ParamScheduler,
     ReduceLROnPlateauScheduler,
     create_lr_scheduler_with_warmup,
 )
-from torch.optim.lr_scheduler import OneCycleLR
+from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 
 from ignite_cv.handlers.monitor import Monitor
 
@@ -58,6 +57,20 @@ class ScheduleOptions:
             raise ValueError("lr must be > 0, epochs and steps_per_epoch >= 1")
         if self.warmup_epochs < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
             raise ValueError("need warmup_epochs >= 0, step_size >= 1 and 0 < gamma <= 1")
+
+    @classmethod
+    def from_phase(cls, phase, steps_per_epoch: int) -> ScheduleOptions:
+        """The schedule of a :class:`ignite_cv.phases.Phase` with ``steps_per_epoch`` optimizer steps."""
+        return cls(
+            phase.scheduler,
+            phase.lr,
+            phase.epochs,
+            steps_per_epoch,
+            phase.lr_warmup_epochs,
+            phase.step_size,
+            phase.gamma,
+            phase.plateau_patience,
+        )
 
     @property
     def total_steps(self) -> int:
@@ -124,9 +137,10 @@ def attach_lr_schedule(
             cycle_size=max(options.total_steps - warmup, 2),
         )
     else:  # step
-        scheduler = StepDecayScheduler(
-            optimizer, options.lr, options.step_size * options.steps_per_epoch, options.gamma
-        )
+        # torch's LambdaLR, stepped per iteration: lr * gamma ** (iteration // iterations per step). Not
+        # StepLR: it multiplies the *current* LR, which a warm-up leaves below the peak, so it would stay.
+        every, gamma = options.step_size * options.steps_per_epoch, options.gamma
+        scheduler = LRScheduler(LambdaLR(optimizer, lambda i: gamma ** (i // every)))
     if warmup and options.name != "onecycle":
         scheduler = create_lr_scheduler_with_warmup(
             scheduler,
@@ -136,21 +150,6 @@ def attach_lr_schedule(
         )
     trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
     return AttachedSchedule(scheduler, [])
-
-
-class StepDecayScheduler(ParamScheduler):
-    """``lr * gamma ** (iteration // step_iterations)``, as an Ignite ParamScheduler (so warm-up composes)."""
-
-    def __init__(
-        self, optimizer: torch.optim.Optimizer, lr: float, step_iterations: int, gamma: float
-    ) -> None:
-        super().__init__(optimizer, "lr")
-        self.lr = lr
-        self.step_iterations = step_iterations
-        self.gamma = gamma
-
-    def get_param(self) -> float:
-        return self.lr * self.gamma ** (self.event_index // self.step_iterations)
 
 
 class _WarmupOnly:

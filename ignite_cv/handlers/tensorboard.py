@@ -1,8 +1,9 @@
 """TensorBoard logging on Ignite's ``TensorboardLogger``, on one timeline across fine-tuning phases.
 
-Scalars: train metrics per epoch (``train/...``), validation metrics per epoch (``val/...``), the LR per
-iteration (``lr/group_N``) and the phase index per epoch (``phase``). Text: the resolved config at the
-start and the run summary at the end. Images: a grid of fixed validation images titled
+Scalars, through Ignite's ``OutputHandler``: train metrics per epoch (``train/...``), validation metrics
+per epoch (``val/...``; per-class vectors as ``val/NAME/i``), the LR of each parameter group every
+``LR_EVERY`` iterations (``lr/group_N``); and the phase index per epoch (``phase``). Text: the resolved
+config at the start and the run summary at the end. Images: a grid of fixed validation images titled
 "predicted above true" every few epochs (:class:`ValidationImageGrid`).
 """
 
@@ -15,12 +16,16 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import TensorboardLogger
+from ignite.handlers.tensorboard_logger import OutputHandler
 
 from ignite_cv.image_grid import labelled_grid
-from ignite_cv.metrics import scalar_metrics
 
 #: Events SummaryWriter buffers before the training thread has to wait for its writer thread.
 EVENT_QUEUE = 1000
+#: The LR is logged every this many iterations.
+LR_EVERY = 10
+#: The training metrics logged per epoch (:class:`ignite_cv.metrics.TrainingLossAccuracy`).
+TRAIN_METRICS = ("loss", "accuracy")
 
 
 class RunTensorBoard:
@@ -44,29 +49,30 @@ class RunTensorBoard:
         return self.logger.writer
 
     def attach_phase(
-        self, trainer: Engine, evaluator: Engine, optimizer: torch.optim.Optimizer, phase_index: int
+        self,
+        trainer: Engine,
+        evaluator: Engine,
+        optimizer: torch.optim.Optimizer,
+        phase_index: int,
+        val_metric_names: list[str],
     ) -> list:
-        """Attach this phase's handlers; returns the evaluator's handle (remove it when the phase ends)."""
-        epoch_step = lambda *_: self.epoch_fn()  # noqa: E731
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, self._log_scalars, "train", epoch_step)
-        trainer.add_event_handler(Events.ITERATION_STARTED(every=10), self._log_lr, optimizer)
+        """Attach this phase's handlers (Ignite's ``OutputHandler`` for the train and validation metrics
+        and the LR); returns the evaluator's handles (remove them when the phase ends).
+        ``val_metric_names``: the evaluator's metrics that are scalars or per-class vectors."""
+        by_epoch = lambda *_: self.epoch_fn()  # noqa: E731
+        by_iteration = lambda *_: self.iteration_fn()  # noqa: E731
+        train = OutputHandler("train", metric_names=list(TRAIN_METRICS), global_step_transform=by_epoch)
+        self.logger.attach(trainer, train, Events.EPOCH_COMPLETED)
+        # Ignite's OptimizerParamsHandler steps by the trainer's own iteration, which restarts in every
+        # phase; an OutputHandler whose values are the LRs steps by the run's iteration instead.
+        lrs = lambda _: {f"group_{i}": g["lr"] for i, g in enumerate(optimizer.param_groups)}  # noqa: E731
+        lr = OutputHandler("lr", output_transform=lrs, global_step_transform=by_iteration)
+        self.logger.attach(trainer, lr, Events.ITERATION_STARTED(every=LR_EVERY))
         trainer.add_event_handler(
             Events.EPOCH_COMPLETED, lambda _: self.writer.add_scalar("phase", phase_index, self.epoch_fn())
         )
-        return [evaluator.add_event_handler(Events.COMPLETED, self._log_scalars, "val", epoch_step)]
-
-    def _log_scalars(self, engine: Engine, tag: str, step_fn) -> None:
-        step = step_fn()
-        for name, value in engine.state.metrics.items():
-            if isinstance(value, torch.Tensor) and value.ndim == 1 and value.numel() > 1:
-                for i, v in enumerate(value.tolist()):
-                    self.writer.add_scalar(f"{tag}/{name}/{i}", v, step)
-        for name, value in scalar_metrics(engine.state.metrics).items():
-            self.writer.add_scalar(f"{tag}/{name}", value, step)
-
-    def _log_lr(self, engine: Engine, optimizer: torch.optim.Optimizer) -> None:
-        for i, group in enumerate(optimizer.param_groups):
-            self.writer.add_scalar(f"lr/group_{i}", group["lr"], self.iteration_fn())
+        val = OutputHandler("val", metric_names=list(val_metric_names), global_step_transform=by_epoch)
+        return [self.logger.attach(evaluator, val, Events.COMPLETED)]
 
     def add_text(self, tag: str, data: dict | str, step: int = 0) -> None:
         text = data if isinstance(data, str) else "```\n" + json.dumps(data, indent=2, default=str) + "\n```"

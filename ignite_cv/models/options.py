@@ -1,4 +1,10 @@
-"""Options that choose and shape the model (architecture arguments are passed to its builder by name)."""
+"""Options that choose and shape the model, one class per architecture family.
+
+A recipe's config mixes in the class of its own family, so its ``--help`` shows only the fields its
+model has: :class:`MLPOptions`, :class:`TinyVGGOptions`, or :class:`TransferOptions` (ResNet and
+AlexNet: the new head, initial weights and the transfer-learning mode). Architecture arguments are
+passed to the registry's builder by name (:func:`ignite_cv.models.registry.model_arg_names`).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +13,49 @@ from dataclasses import dataclass
 from ignite_cv.utils.options import option
 
 MODES = ("scratch", "extract", "finetune")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+#: Every registered architecture (the registry checks names again when it builds one).
+ARCHITECTURES = ("mlp", "tinyvgg", "resnet18", "resnet34", "resnet50", "alexnet", "alexnet_small")
+TRANSFER_ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "alexnet", "alexnet_small")
 
 
 @dataclass
 class ModelOptions:
+    model: str = option("tinyvgg", "architecture name from the model registry", choices=ARCHITECTURES)
+
+
+@dataclass
+class MLPOptions(ModelOptions):
+    model: str = option("mlp", "architecture: a multi-layer perceptron", choices=("mlp",))
+    hidden_sizes: tuple[int, ...] = option((512, 256), "widths of the hidden layers")
+    batch_norm: bool = option(True, "BatchNorm after each hidden layer")
+    dropout: float = option(0.2, "dropout after each hidden layer", minimum=0.0, maximum=0.99)
+
+
+@dataclass
+class TinyVGGOptions(ModelOptions):
     model: str = option(
-        "tinyvgg",
-        "architecture name from the model registry (mlp, tinyvgg, resnet18, resnet34, resnet50, alexnet "
-        "for 63 px and up, alexnet_small for 28-32 px)",
+        "tinyvgg", "architecture: two VGG conv blocks and a linear classifier", choices=("tinyvgg",)
     )
-    hidden_units: int = option(32, "TinyVGG: channels of its conv blocks")
-    hidden_sizes: tuple[int, ...] = option((512, 256), "MLP: widths of its hidden layers")
-    batch_norm: bool = option(True, "MLP/TinyVGG: BatchNorm after each hidden layer")
+    hidden_units: int = option(32, "channels of the conv blocks", minimum=1)
+    batch_norm: bool = option(True, "BatchNorm after each convolution")
+    dropout: float = option(0.0, "dropout before the classifier", minimum=0.0, maximum=0.99)
+
+
+@dataclass
+class TransferOptions(ModelOptions):
+    model: str = option(
+        "resnet18",
+        "architecture: torchvision's ResNet, AlexNet (63 px and up) or a small-input AlexNet (28-32 px)",
+        choices=TRANSFER_ARCHITECTURES,
+    )
     dropout: float = option(
-        0.2, "dropout before the classifier (MLP: after each hidden layer; ResNet/AlexNet: in the new head)"
+        0.2, "dropout in the new head, before its linear layer", minimum=0.0, maximum=0.99
     )
     head_hidden: bool = option(
         False,
-        "ResNet/AlexNet: give the new head a hidden layer whose width is the power of two closest to the "
-        "square root of the backbone's feature width (512 -> 16, 2048 -> 32, 4096 -> 64)",
+        "give the new head a hidden layer whose width is the power of two closest to the square root of the "
+        "backbone's feature width (512 -> 16, 2048 -> 32, 4096 -> 64)",
     )
     weights: str = option(
         "none",
@@ -45,12 +75,16 @@ class ModelOptions:
         "(ResNet: layer4, layer3, layer2, layer1, stem; AlexNet: fc7, fc6, conv5 ... conv1), or all",
     )
     warmup_epochs: int = option(
-        30, "finetune: epochs of the head-only warm-up phase (early stopping applies) before --unfreeze"
+        30,
+        "finetune: epochs of the head-only warm-up phase (early stopping applies) before --unfreeze",
+        minimum=0,
     )
     head_optimizer: str = option(
-        "adam", "extract, and the finetune warm-up: optimizer of the head", choices=("sgd", "adam", "adamw")
+        "adam", "extract, and the finetune warm-up: optimizer of the head", choices=OPTIMIZERS
     )
-    head_lr: float = option(1e-3, "extract, and the finetune warm-up: learning rate of the head")
+    head_lr: float = option(
+        1e-3, "extract, and the finetune warm-up: learning rate of the head", minimum=1e-12
+    )
     train_bn: bool = option(
         False, "let frozen BatchNorm layers update their running statistics (default: they stay in eval mode)"
     )

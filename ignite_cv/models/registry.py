@@ -35,7 +35,6 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 
 
 def available_models() -> list[str]:
-    _import_builtin_models()
     return sorted(_REGISTRY)
 
 
@@ -47,7 +46,6 @@ def model_arg_names(name: str) -> list[str]:
 
 
 def get_builder(name: str) -> ModelBuilder:
-    _import_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -62,8 +60,3 @@ def build_model(
     accepted = set(model_arg_names(name))
     kwargs = {k: v for k, v in arch_args.items() if k in accepted}
     return builder(in_channels=in_channels, image_size=tuple(image_size), num_outputs=num_outputs, **kwargs)
-
-
-def _import_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from ignite_cv.models import alexnet, mlp, resnet, tinyvgg  # noqa: F401

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,6 +32,7 @@ from torch import nn
 
 from ignite_cv.data.stats import channel_stats
 from ignite_cv.pipeline.gcn import GlobalContrastNormalize, check_gcn_params, fit_zca
+from ignite_cv.utils.atomic import atomic_path, write_text_atomic
 from ignite_cv.utils.errors import UserError
 
 #: ImageNet's per-channel RGB mean and std (torchvision's pretrained weights expect them).
@@ -177,18 +176,10 @@ def _floats(values: Any, length: int) -> bool:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: readers never see half a file.
-    A cache that cannot be written is only a warning: the run goes on without it."""
+    """Write ``text`` to ``path`` atomically (readers never see half a file). A cache that cannot be
+    written is only a warning: the run goes on without it."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, text)
     except OSError as err:
         warnings.warn(f"could not write the statistics cache {path} ({err})", stacklevel=3)
 
@@ -251,18 +242,10 @@ def _read_zca_cache(path: Path, key: str) -> tuple[torch.Tensor, torch.Tensor] |
 def _write_zca_cache(path: Path, key: str, mean: torch.Tensor, transform: torch.Tensor) -> None:
     from safetensors.torch import save_file
 
+    tensors = {"mean": mean.contiguous(), "transform": transform.contiguous()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(
-                {"mean": mean.contiguous(), "transform": transform.contiguous()}, tmp, metadata={"key": key}
-            )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"key": key})
     except OSError as err:
         warnings.warn(f"could not write the ZCA cache {path} ({err})", stacklevel=3)
 

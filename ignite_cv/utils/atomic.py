@@ -1,8 +1,10 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either.
 
-Write to a temporary file in the same folder, flush and fsync it, then ``os.replace`` it over the
-target (atomic on POSIX and Windows). If anything fails on the way, the temporary file is removed
-and the previous file is untouched.
+Write to a temporary file in the same folder, flush and fsync it, give it the mode a plainly created
+file would have (``mkstemp`` makes 0600 files), then ``os.replace`` it over the target (atomic on POSIX
+and Windows) and fsync the folder. If anything fails on the way, the temporary file is removed and
+the previous file is untouched. This is the only module that renames files into place: every file
+ignite_cv writes goes through it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+
+def _file_mode() -> int:
+    """Mode a plainly created file gets (0o666 minus the umask); read once, as os.umask must set to read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: The mode of every file written here.
+FILE_MODE = _file_mode()
 
 
 @contextlib.contextmanager
@@ -28,6 +41,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
@@ -40,12 +54,37 @@ def write_atomic(target: str | os.PathLike, writer: Callable[[Path], Any]) -> No
         writer(tmp)
 
 
+@contextlib.contextmanager
+def atomic_open(target: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
+    """An open file (``mode`` "w" or "wb") that becomes ``target`` atomically when the block succeeds."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a new file: mode 'w' or 'wb', got {mode!r}")
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
+    write_atomic(target, lambda tmp: tmp.write_bytes(data))
+
+
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
-    write_atomic(target, lambda tmp: tmp.write_text(text))
+    write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_json_atomic(target: str | os.PathLike, data: Any) -> None:
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+def write_json_atomic(
+    target: str | os.PathLike, data: Any, default: Callable[[Any], Any] | None = None
+) -> None:
+    """``data`` as indented JSON: tensors and arrays become lists, paths strings, ``default`` the rest."""
+
+    def encode(value: Any) -> Any:
+        try:
+            return _json_default(value)
+        except TypeError:
+            if default is None:
+                raise
+            return default(value)
+
+    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False, default=encode) + "\n")
 
 
 def _json_default(value: Any) -> Any:

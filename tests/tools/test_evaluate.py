@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.recipe_utils import REPO, load_recipe, run_script
+from tests.recipe_utils import REPO, load_recipe, load_tool, run_script
 
 TOOL = REPO / "tools" / "evaluate.py"
 
@@ -28,10 +27,7 @@ def trained_run(tmp_path_factory) -> dict:
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("ignite_cv_tool_evaluate", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("evaluate")
 
 
 def _digest(folder: Path) -> dict[str, str]:

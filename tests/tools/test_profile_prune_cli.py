@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,18 +13,18 @@ import torch
 from safetensors.torch import save_file
 
 from ignite_cv.models import build_model
-from ignite_cv.pruning import HISTORY_KEY, count_macs_params, example_input_for, prune, save_pruned
+from ignite_cv.profile.model import count_macs_params
+from ignite_cv.prune.core import example_input_for, prune, save_pruned
+from ignite_cv.prune.history import HISTORY_KEY
 from ignite_cv.weights import ModelCard, load_model, save_model
+from tests.recipe_utils import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = [str(i) for i in range(10)]
 
 
 def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"ignite_cv_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(name)
 
 
 def _sha(path: Path) -> str:

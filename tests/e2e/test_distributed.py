@@ -74,7 +74,7 @@ FINETUNE_SCRIPT = textwrap.dedent("""
     import ignite.distributed as idist
     from safetensors.torch import save_file
     from ignite_cv.config import parse_config
-    from ignite_cv.training import fit
+    from ignite_cv.training.fit import fit
     sys.path.insert(0, {repo!r})
     from tests.recipe_utils import load_recipe
 

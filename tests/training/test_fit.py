@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ignite_cv.models import build_model
 from tests.recipe_utils import REPO, load_recipe, run_script
 
 EPOCHS = 3
@@ -49,8 +50,11 @@ def test_run_folder_holds_everything_a_run_promises(digits_run):
     assert saved["test"]["accuracy"] > 0.8
     assert saved["epochs_run"] == EPOCHS
     assert saved["best"]["metric"] == "accuracy" and 1 <= saved["best"]["epoch"] <= EPOCHS
-    assert saved["params"]["total"] == saved["params"]["trainable"] > 0
-    assert saved["wall_time_s"] > 0
+    model = build_model("tinyvgg", 1, (8, 8), 10, hidden_units=8)
+    assert (
+        saved["params"]["total"] == saved["params"]["trainable"] == sum(p.numel() for p in model.parameters())
+    )
+    assert 0 < saved["wall_time_s"] == pytest.approx(sum(p["wall_time_s"] for p in saved["phases"]), abs=30)
     report = run_dir / "report"
     cm_rows = (report / "confusion_matrix.csv").read_text().splitlines()[1:]
     assert sum(int(v) for row in cm_rows for v in row.split(",")[1:]) == saved["data"]["test"]

@@ -1,8 +1,10 @@
 """Resuming a run: find its folder and config, and save/restore the state of a training phase.
 
-What a state holds is listed in :mod:`ignite_cv.training_state`. :class:`PhaseState` is the set of
-objects one phase trains with; :func:`capture` turns them (with the run's shared objects) into a
-:class:`~ignite_cv.training_state.TrainingState`, and :func:`restore_phase` puts one back.
+What a state holds is listed in :mod:`ignite_cv.training_state`. :func:`capture` turns the objects a
+phase trains with (:class:`ignite_cv.training.loop.PhaseRun`) and the run's shared ones
+(:class:`~ignite_cv.training.loop.LoopParts`, the checkpoint bookkeeping) into a
+:class:`~ignite_cv.training_state.TrainingState`; :func:`restore_shared` and :func:`restore_phase` put
+one back.
 Determinism: the data order is a function of (seed, epoch), so a state stores only the position
 (phase, epoch, iteration) and the RNG streams; a run resumed with ``--deterministic`` on the CPU
 ends bitwise where the uninterrupted run ends.
@@ -11,14 +13,11 @@ ends bitwise where the uninterrupted run ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.handlers import Checkpoint
 
-from ignite_cv.config import load_config_values, make_config
 from ignite_cv.training_state import (
     TrainingState,
     optimizer_from_state,
@@ -28,6 +27,7 @@ from ignite_cv.training_state import (
 )
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
+from ignite_cv.utils.options import load_config_values, make_options
 
 STATE_FOLDER = "state"
 
@@ -57,35 +57,23 @@ def resumed_config(config):
     run_dir = resolve_resume_dir(config)
     values = load_config_values(type(config), run_dir / "config.json")
     values["resume"] = str(run_dir)
-    return make_config(type(config), values)
+    return make_options(type(config), values)
 
 
-@dataclass
-class PhaseState:
-    """The objects a phase trains with; ``scheduler`` and ``stopper`` may be None."""
+def capture(parts, phase, checkpoints: dict[str, Checkpoint], elapsed_s: float) -> TrainingState:
+    """Everything needed to continue ``phase`` (a ``PhaseRun``) exactly: tensors and JSON.
 
-    index: int
-    trainer: Engine
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    scheduler: Any
-    stopper: Any
-    offset_epoch: int
-    offset_iteration: int
-
-
-def capture(ctx, phase: PhaseState, best_ckpt, last_ckpt, elapsed_s: float) -> TrainingState:
-    """Everything needed to continue ``phase`` exactly: tensors and JSON."""
-    tensors = {f"model.{k}": v for k, v in unwrap(ctx.model).state_dict().items()}
+    ``checkpoints``: Ignite ``Checkpoint`` s by name, whose saved-file bookkeeping comes along."""
+    tensors = {f"model.{k}": v for k, v in unwrap(parts.model).state_dict().items()}
     optim_tensors, optim_meta = optimizer_to_state(phase.optimizer, "optim")
     tensors.update(optim_tensors)
     rng_tensors, rng_meta = rng_to_state()
     tensors.update(rng_tensors)
-    augmentation = getattr(ctx.pipeline, "augmentation", None)
+    augmentation = getattr(parts.pipeline, "augmentation", None)
     if augmentation is not None and hasattr(augmentation, "get_rng_state"):
         tensors.update({f"aug.{device}": s for device, s in augmentation.get_rng_state().items()})
-    if ctx.best.has_best:
-        tensors.update({f"best.{k}": v for k, v in ctx.best.state_tensors().items()})
+    if parts.best.has_best:
+        tensors.update({f"best.{k}": v for k, v in parts.best.state_tensors().items()})
     trainer_state = phase.trainer.state
     meta = {
         "phase": phase.index,
@@ -95,15 +83,14 @@ def capture(ctx, phase: PhaseState, best_ckpt, last_ckpt, elapsed_s: float) -> T
             "max_epochs": trainer_state.max_epochs,
         },
         "offsets": {"epoch": phase.offset_epoch, "iteration": phase.offset_iteration},
-        "run": {"epoch": ctx.epoch, "iteration": ctx.iteration, "elapsed_s": elapsed_s},
+        "run": {"epoch": parts.timeline.epoch, "iteration": parts.timeline.iteration, "elapsed_s": elapsed_s},
         "optimizer": optim_meta,
         "scaler": phase.scaler.state_dict(),
         "scheduler": phase.scheduler.state_dict() if phase.scheduler is not None else None,
         "stopper": phase.stopper.state_dict() if phase.stopper is not None else None,
-        "best": ctx.best.summary_state(),
-        "best_checkpoints": _checkpoint_items(best_ckpt),
-        "last_checkpoints": _checkpoint_items(last_ckpt),
-        "phase_results": ctx.phase_results,
+        "best": parts.best.summary_state(),
+        **{f"{name}_checkpoints": _checkpoint_items(c) for name, c in checkpoints.items()},
+        "phase_results": parts.phase_results,
         "rng": rng_meta,
     }
     return TrainingState(tensors, meta)
@@ -115,18 +102,18 @@ def completed_epochs(state: TrainingState) -> int:
     return state.meta["offsets"]["epoch"] + trainer["iteration"] // trainer["epoch_length"]
 
 
-def restore_shared(ctx, state: TrainingState, best_ckpt, last_ckpt) -> None:
+def restore_shared(parts, state: TrainingState, checkpoints: dict[str, Checkpoint]) -> None:
     """Restore what outlives a phase: model weights, best weights, checkpoint bookkeeping, timeline."""
-    unwrap(ctx.model).load_state_dict(_prefixed(state.tensors, "model."))
-    ctx.best.load_summary_state(state.meta["best"], _prefixed(state.tensors, "best."))
-    _load_checkpoint_items(best_ckpt, state.meta["best_checkpoints"])
-    _load_checkpoint_items(last_ckpt, state.meta["last_checkpoints"])
-    ctx.phase_results = list(state.meta["phase_results"])
-    ctx.epoch = completed_epochs(state)
-    ctx.iteration = state.meta["run"]["iteration"]
+    unwrap(parts.model).load_state_dict(_prefixed(state.tensors, "model."))
+    parts.best.load_summary_state(state.meta["best"], _prefixed(state.tensors, "best."))
+    for name, checkpoint in checkpoints.items():
+        _load_checkpoint_items(checkpoint, state.meta[f"{name}_checkpoints"])
+    parts.phase_results[:] = list(state.meta["phase_results"])
+    parts.timeline.epoch = completed_epochs(state)
+    parts.timeline.iteration = state.meta["run"]["iteration"]
 
 
-def restore_phase(ctx, phase: PhaseState, state: TrainingState) -> int:
+def restore_phase(parts, phase, state: TrainingState) -> int:
     """Put a phase back where ``state`` left it; returns how many batches of the current epoch are done."""
     meta = state.meta
     optimizer_from_state(phase.optimizer, state.tensors, meta["optimizer"], "optim")
@@ -137,7 +124,7 @@ def restore_phase(ctx, phase: PhaseState, state: TrainingState) -> int:
     if phase.stopper is not None and meta["stopper"] is not None:
         phase.stopper.load_state_dict(meta["stopper"])
     phase.trainer.load_state_dict(meta["trainer"])
-    augmentation = getattr(ctx.pipeline, "augmentation", None)
+    augmentation = getattr(parts.pipeline, "augmentation", None)
     aug_states = {k[len("aug.") :]: v for k, v in state.tensors.items() if k.startswith("aug.")}
     if augmentation is not None and aug_states:
         augmentation.set_rng_state(aug_states)
@@ -177,11 +164,12 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _checkpoint_items(checkpoint) -> list:
-    return [[item.priority, item.filename] for item in checkpoint._saved]  # noqa: SLF001
+def _checkpoint_items(checkpoint: Checkpoint) -> list:
+    """Ignite's record of a ``Checkpoint``'s saved files, ``[[priority, filename], ...]``, as JSON."""
+    return [[priority, filename] for priority, filename in checkpoint.state_dict()["_saved"]]
 
 
-def _load_checkpoint_items(checkpoint, items: list) -> None:
+def _load_checkpoint_items(checkpoint: Checkpoint, items: list) -> None:
     checkpoint.load_state_dict({"_saved": [tuple(item) for item in items]})
 
 
@@ -190,7 +178,6 @@ def state_folder(run_path: Path) -> Path:
 
 
 __all__ = [
-    "PhaseState",
     "SkippingLoader",
     "capture",
     "completed_epochs",

@@ -14,23 +14,20 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ignite_cv.models import build_model
-from ignite_cv.pruning import (
-    HISTORY_KEY,
+from ignite_cv.profile.model import count_macs_params
+from ignite_cv.prune.core import (
     INFO_KEY,
-    apply_pruning_history,
-    check_prune_after,
     classifier_layers,
-    count_macs_params,
     example_input_for,
     prune,
-    prune_after_training,
     pruned_card,
     save_pruned,
 )
+from ignite_cv.prune.history import HISTORY_KEY, apply_pruning_history
 from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, save_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 #: Small but real configurations of the four architecture families.
 ARCHS = {
@@ -172,7 +169,6 @@ def test_resnet18_at_ratio_half_reloads_in_a_fresh_process(tmp_path):
         f"""
         import torch
         from safetensors.torch import load_file
-        import ignite_cv.pruning  # registers the rebuild hook, as every tool does
         from ignite_cv.weights import load_model
         model, card = load_model({str(tmp_path / "resnet18-pruned.safetensors")!r})
         io = load_file({str(tmp_path / "io.safetensors")!r})
@@ -270,72 +266,3 @@ def test_an_edited_history_is_refused_with_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="does not fit"):
         load_model(tmp_path / "bad.safetensors")
     assert set(load_file(str(tmp_path / "bad.safetensors"))) == set(model.state_dict())
-
-
-def _tiny_bundle():
-    from ignite_cv.data.splits import DataBundle, Split
-
-    generator = torch.Generator().manual_seed(0)
-
-    def split(n: int) -> Split:
-        labels = torch.arange(n) % 4
-        images = torch.randint(0, 60, (n, 1, 8, 8), generator=generator, dtype=torch.uint8)
-        images[:, :, :4, :4] += (labels * 60).to(torch.uint8).view(-1, 1, 1, 1)  # learnable signal
-        return Split(labels=labels, images=images)
-
-    return DataBundle("tiny", split(96), split(32), split(32), ["a", "b", "c", "d"], 1, (8, 8))
-
-
-def test_prune_after_training_prunes_a_copy_into_the_run_folder(tmp_path):
-    from types import SimpleNamespace
-
-    from ignite_cv.pipeline.batch_pipeline import BatchPipeline
-    from ignite_cv.task import ClassificationTask
-
-    model, card = _model_and_card("tinyvgg")
-    for p in model.block1.parameters():
-        p.requires_grad_(False)
-    widths = _conv_linear_widths(model)
-    config = SimpleNamespace(
-        lr=1e-2, batch_size=32, seed=0, workers=0, prune_importance="taylor", log_every=5
-    )
-    summary = prune_after_training(
-        model,
-        card,
-        _tiny_bundle(),
-        ClassificationTask(4),
-        BatchPipeline(nn.Identity()),
-        torch.device("cpu"),
-        tmp_path,
-        0.5,
-        1,
-        config,
-        say=None,
-    )
-    assert _conv_linear_widths(model) == widths  # the trained model itself is left alone
-    assert summary["pruning"]["importance"] == "taylor" and summary["finetune"]["epochs"] == 1
-    assert summary["options"]["lr"] == pytest.approx(1e-3)  # --prune-lr 0 → lr / 10
-    folder = tmp_path / "pruning"
-    assert {"pruned.safetensors", "pruning.json", "pruning.md", "finetune_metrics.jsonl"} <= {
-        p.name for p in folder.iterdir()
-    }
-    reloaded, _ = load_model(folder / "pruned.safetensors")
-    assert reloaded.block1[0].out_channels == 4
-    assert summary["after"]["macs"] < summary["before"]["macs"]
-    assert "test accuracy" in (folder / "pruning.md").read_text()
-
-
-def test_prune_after_and_profile_options_are_config_flags():
-    from ignite_cv.config import TrainConfig, parse_config
-
-    config = parse_config(
-        TrainConfig, ["--prune-after", "0.4", "--prune-importance", "bn-scale", "--profile"]
-    )
-    assert config.prune_after == 0.4 and config.prune_importance == "bn-scale" and config.profile
-    check_prune_after(config)
-    config.prune_after = 1.0
-    with pytest.raises(UserError, match=r"--prune-after 1.0 is outside \(0, 1\)"):
-        check_prune_after(config)
-    config.prune_after, config.nproc_per_node = 0.5, 2
-    with pytest.raises(UserError, match="one process"):
-        check_prune_after(config)

@@ -1,0 +1,488 @@
+"""``fit(config)``: a training run from data to run folder, as named stages read top to bottom.
+
+    process → data → model → output → engines → train → finish
+
+(the shape of Ignite's ``examples/cifar10/main.py``: data, model, engines and handlers, run). Each
+stage is one function that returns what the next ones use. Every phase trains on the one epoch loop
+(:func:`ignite_cv.training.loop.run_phase`); this module adds what a run has beyond it: its
+checkpoints, resumable training states and profile (as phase hooks), the test evaluation of the best
+model, the report and the summary.
+
+Runs in every process of a distributed job (``idist.Parallel``: plain, spawned with
+``--nproc-per-node``, or under ``torchrun``); rank 0 alone writes the run folder and prints, behind
+one object (:class:`~ignite_cv.training.run_output.RunOutput`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
+from ignite.utils import manual_seed
+from torch import nn
+
+from ignite_cv.data.placement import make_loader, place_data, training_batches
+from ignite_cv.data.sources import load_data
+from ignite_cv.data.splits import DataBundle
+from ignite_cv.data.stats import fingerprint_split
+from ignite_cv.engine import StepOptions, create_evaluator
+from ignite_cv.evaluation import run_evaluation
+from ignite_cv.handlers.best_weights import BestWeights
+from ignite_cv.handlers.checkpoint import best_checkpoint, last_checkpoint, top_checkpoint_path
+from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.handlers.nonfinite import NonFiniteLossError
+from ignite_cv.handlers.tensorboard import ValidationImageGrid
+from ignite_cv.metrics import MATRIX_METRICS, evaluation_metrics, scalar_metrics
+from ignite_cv.models import build_model, model_arg_names
+from ignite_cv.models.freezing import check_mode, set_train_mode
+from ignite_cv.models.options import TransferOptions
+from ignite_cv.phases import plan_phases
+from ignite_cv.pipeline.augment import build_augmentation
+from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
+from ignite_cv.profile.run import attach_run_profiler
+from ignite_cv.prune.options import check_prune_after
+from ignite_cv.prune.workflow import prune_after_training
+from ignite_cv.task import ClassificationTask
+from ignite_cv.training.loop import LoopParts, PhaseRun, Timeline, run_phase
+from ignite_cv.training.resume import (
+    SkippingLoader,
+    capture,
+    completed_epochs,
+    restore_shared,
+    resumed_config,
+    state_folder,
+)
+from ignite_cv.training.run_output import RunOutput
+from ignite_cv.training_state import TrainingState, latest_valid_state, snapshot_state, write_state
+from ignite_cv.utils.allocator import tune_cpu_allocator
+from ignite_cv.utils.devices import resolve_device
+from ignite_cv.utils.distributed import choose_backend, leave_together, per_process_batch, say
+from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.modules import count_params, unwrap
+from ignite_cv.weights import ModelCard, load_model
+
+#: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
+STATS_CACHE = ".stats-cache"
+
+
+def fit(config, on_phase_end=None) -> dict | None:
+    """Train as ``config`` says; returns the summary (in the process that wrote it; else None).
+
+    ``on_phase_end(model, phase_index, phase_result)``, if given, is called in every process after
+    each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights.
+    """
+    backend = choose_backend(config.nproc_per_node, config.backend, config.device)
+    nproc = config.nproc_per_node if config.nproc_per_node > 1 else None
+    if config.resume:
+        config = resumed_config(config)
+    result: dict = {}
+    with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
+        parallel.run(_fit_in_process, config, result, on_phase_end)
+    return result.get("summary")
+
+
+def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) -> None:
+    started = time.perf_counter()
+    device = start_process(config)
+    data = prepare_data(config, device)
+    model = prepare_model(config, data.bundle, device)
+    state = resume_state(config)
+    output = RunOutput.open(config, config.resume or None)
+    timeline = Timeline()
+    output.start(config, data.bundle, timeline, completed_epochs(state) if state else None)
+    engines = build_engines(config, data, model, output, device, timeline)
+    _attach_image_grid(config, data, model, engines, output)
+    if state is not None:
+        restore_shared(engines.parts, state, engines.checkpoints)
+        started -= state.meta["run"]["elapsed_s"]
+    try:
+        train(config, engines, output, state, lambda: time.perf_counter() - started, on_phase_end)
+    finally:
+        output.close()
+    summary = finish(config, data, model, engines, output, time.perf_counter() - started)
+    if summary is not None:
+        result["summary"] = summary
+    leave_together()
+
+
+# --- process ---------------------------------------------------------------------------------------
+
+
+def start_process(config) -> torch.device:
+    """Allocator, seeds, determinism, pre-flight checks; the device this process trains on."""
+    tune_cpu_allocator()  # before the first large tensor: see ignite_cv/utils/allocator.py
+    check_prune_after(config)
+    if config.prune_after > 0 and idist.get_world_size() > 1:
+        raise UserError(
+            "--prune-after runs in one process", "run it without torchrun, or prune later with tools/prune.py"
+        )
+    device = resolve_device(config.device)
+    manual_seed(config.seed)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
+    return device
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    bundle: DataBundle
+    train_loader: SkippingLoader
+    val_loader: Any
+
+
+def prepare_data(config, device: torch.device) -> RunData:
+    """The data set, placed where it is read from, and this process's training and validation loaders."""
+    bundle = place_data(load_data(config, config.seed), config, device)
+    per_process_batch(config.batch_size, idist.get_world_size())  # a batch smaller than the world fails early
+    train_loader = SkippingLoader(make_loader(config, bundle, bundle.train, train=True, device=device))
+    val_loader = make_loader(config, bundle, bundle.val, train=False, device=device)
+    say(
+        f"data: {bundle.name}, {len(bundle.train)} train / {len(bundle.val)} val / {len(bundle.test)} test, "
+        f"{bundle.num_classes} classes, {bundle.channels}×{bundle.image_size[0]}×{bundle.image_size[1]}"
+        + (f"; skipped {len(bundle.skipped)} unreadable files" if bundle.skipped else "")
+    )
+    return RunData(bundle, train_loader, val_loader)
+
+
+# --- model -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunModel:
+    task: ClassificationTask
+    pipeline: BatchPipeline
+    model: nn.Module
+    card: ModelCard
+
+
+def prepare_model(config, data: DataBundle, device: torch.device) -> RunModel:
+    """The task, the batch pipeline (normalization from the training split, augmentation) and the model
+    with its initial weights and card, on ``device``."""
+    task = ClassificationTask(data.num_classes, label_smoothing=config.label_smoothing)
+    decode = {"size": list(data.image_size), "channels": data.channels, "center_crop": config.center_crop}
+    normalization = resolve_normalization(
+        config,
+        data.channels,
+        training_batches(config, data),
+        fingerprint_split(data.train, decode=decode),
+        Path(config.output_dir) / STATS_CACHE,
+    )
+    augmentation = build_augmentation(config, data.channels, data.image_size)
+    if augmentation is not None and hasattr(augmentation, "reseed"):
+        augmentation.reseed(config.seed + idist.get_rank())  # each rank augments differently
+    pipeline = BatchPipeline(build_normalizer(normalization), augmentation).to(device)
+    model, card = _build_model(config, data, task, normalization)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return RunModel(task, pipeline, model, card)
+
+
+def _build_model(config, data: DataBundle, task: ClassificationTask, normalization: dict):
+    """The registry model with its initial weights (checked against the transfer mode) and its card."""
+    arch_args = {
+        name: getattr(config, name) for name in model_arg_names(config.model) if hasattr(config, name)
+    }
+    arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
+    model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
+    if isinstance(config, TransferOptions):
+        check_mode(model, config.mode, config.weights, config.unfreeze)
+        if config.mode != "scratch" and config.weights == "none":
+            say(
+                f"warning: --mode {config.mode} with --weights none trains on a random frozen backbone "
+                "(a baseline)"
+            )
+        if config.weights not in ("", "none"):
+            from ignite_cv.models.pretrained import load_pretrained
+
+            say(load_pretrained(model, config.model, config.weights, data.channels))
+    card = ModelCard(
+        arch=config.model,
+        arch_args=arch_args,
+        class_names=list(data.class_names),
+        in_channels=data.channels,
+        image_size=list(data.image_size),
+        num_outputs=task.num_outputs,
+        normalization=normalization,
+    )
+    return model, card
+
+
+def train_mode_of(config):
+    """How a training epoch sets the model's modes: frozen BatchNorm stays in eval unless ``--train-bn``."""
+    return functools.partial(set_train_mode, train_bn=isinstance(config, TransferOptions) and config.train_bn)
+
+
+# --- resume ----------------------------------------------------------------------------------------
+
+
+def resume_state(config) -> TrainingState | None:
+    """The newest valid training state of the run being resumed (None for a new run)."""
+    if not config.resume:
+        return None
+    state = latest_valid_state(state_folder(Path(config.resume)), warn=say)
+    say(f"resuming {config.resume} from {state.path.name} (epoch {completed_epochs(state)} completed)")
+    return state
+
+
+# --- engines and handlers --------------------------------------------------------------------------
+
+
+@dataclass
+class RunEngines:
+    parts: LoopParts
+    #: Ignite ``Checkpoint`` s by name ("best" on the evaluator, "last" on each phase's trainer).
+    checkpoints: dict[str, Checkpoint]
+
+
+def build_engines(
+    config, data: RunData, model: RunModel, output: RunOutput, device: torch.device, timeline: Timeline
+) -> RunEngines:
+    """The shared evaluator with its metrics, the monitored metric, best weights and best/last checkpoints."""
+    step = StepOptions.from_config(config)
+    metrics = evaluation_metrics(model.task, device)
+    evaluator = create_evaluator(model.model, model.task, model.pipeline, device, step, metrics)
+    monitor = Monitor.resolve(config.monitor, config.monitor_mode, model.task.binary)
+    parts = LoopParts(
+        model=model.model,
+        task=model.task,
+        pipeline=model.pipeline,
+        device=device,
+        step=step,
+        train_loader=data.train_loader,
+        val_loader=data.val_loader,
+        evaluator=evaluator,
+        monitor=monitor,
+        best=BestWeights(model.model, monitor),
+        total_epochs=config.epochs,
+        log_every=config.log_every,
+        train_mode=train_mode_of(config),
+        sync_bn=config.sync_bn,
+        timeline=timeline,
+        history=output.history,
+        board=output.board,
+        val_metric_names=[name for name in metrics if name not in MATRIX_METRICS],
+        progress=output.writes,
+        writer=output.writer,
+    )
+    epoch = lambda: parts.timeline.epoch  # noqa: E731
+    parts.best.attach(evaluator, epoch)
+    saver = output.saver(model.card, epoch)
+    best = best_checkpoint(model.model, saver, monitor, config.keep_best, epoch)
+    evaluator.add_event_handler(Events.COMPLETED, best)
+    return RunEngines(parts, {"best": best, "last": last_checkpoint(model.model, saver, epoch)})
+
+
+def _attach_image_grid(
+    config, data: RunData, model: RunModel, engines: RunEngines, output: RunOutput
+) -> None:
+    if config.image_grid_every <= 0 or output.board is None:
+        return
+    images, labels = next(iter(data.val_loader))
+    images, labels = images[:16], labels[:16]
+
+    @torch.inference_mode()
+    def predict(batch: torch.Tensor) -> torch.Tensor:
+        model.model.eval()
+        logits = model.model(model.pipeline(batch.to(engines.parts.device), augment=False))
+        return model.task.class_scores(logits).argmax(dim=1)
+
+    grid = ValidationImageGrid(
+        predict, images, labels, data.bundle.class_names, output.board, config.image_grid_every
+    )
+    grid.attach(engines.parts.evaluator)
+
+
+# --- train -----------------------------------------------------------------------------------------
+
+
+class LastCheckpoint:
+    """Phase hook: the model after each epoch, as ``last_epoch=N.safetensors``."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        run.trainer.add_event_handler(Events.EPOCH_COMPLETED, self.checkpoint)
+        return []
+
+    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
+        return {}
+
+
+class TrainingStates:
+    """Phase hook: a resumable training state after each epoch (attached after evaluation and the
+    checkpoints, so it records them) and every ``--checkpoint-every`` iterations; never one whose loss
+    or weights went non-finite."""
+
+    def __init__(self, config, output: RunOutput, checkpoints: dict[str, Checkpoint], elapsed) -> None:
+        self.config, self.output, self.checkpoints, self.elapsed = config, output, checkpoints, elapsed
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        if not self.output.writes:
+            return []
+        folder = state_folder(self.output.path)
+
+        def save(engine: Engine) -> None:
+            run.nonfinite.check(engine)
+            if not _weights_finite(parts.model):  # diverged in this very step: keep the last good state
+                return
+            state = capture(parts, run, self.checkpoints, self.elapsed())
+            snapshot = snapshot_state(state)
+            self.output.writer.submit(
+                write_state, folder, parts.timeline.iteration, snapshot, self.config.keep_states
+            )
+
+        run.trainer.add_event_handler(Events.EPOCH_COMPLETED, save)
+        if self.config.checkpoint_every > 0:
+            every = Events.ITERATION_COMPLETED(every=self.config.checkpoint_every)
+            run.trainer.add_event_handler(every, lambda e: None if _at_epoch_end(e) else save(e))
+        return []
+
+    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
+        return {}
+
+
+class RunProfile:
+    """Phase hook: ``--profile`` profiles the first phase into ``<run>/profile/``."""
+
+    def __init__(self, config, output: RunOutput) -> None:
+        self.config, self.output = config, output
+        self._finish = None
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        if self.config.profile and run.index == 0 and self.output.writes:
+            self._finish = attach_run_profiler(
+                run.trainer,
+                parts.evaluator,
+                self.output.path,
+                parts.device,
+                self.config.profile_warmup_steps,
+                self.config.profile_trace_steps,
+                say=say,
+            )
+        return []
+
+    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
+        if self._finish is None:
+            return {}
+        finish, self._finish = self._finish, None
+        return {"profile": finish()}
+
+
+def train(
+    config, engines: RunEngines, output: RunOutput, state: TrainingState | None, elapsed, on_phase_end
+) -> None:
+    """Every phase of ``config`` on the epoch loop, from where ``state`` left off."""
+    parts = engines.parts
+    hooks = [
+        LastCheckpoint(engines.checkpoints["last"]),
+        TrainingStates(config, output, engines.checkpoints, elapsed),
+        RunProfile(config, output),
+    ]
+    try:
+        for index, phase in enumerate(plan_phases(config, unwrap(parts.model))):
+            if state is not None and index < state.meta["phase"]:
+                continue
+            resume_here = state if state is not None and index == state.meta["phase"] else None
+            result = run_phase(parts, phase, index, hooks, resume_here, say=say)
+            if on_phase_end is not None:
+                on_phase_end(unwrap(parts.model), index, result)
+    except NonFiniteLossError as err:
+        raise UserError(
+            str(err),
+            "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
+            + (str(output.folder.checkpoints) if output.folder else "the run folder"),
+        ) from None
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    """One host sync: whether every parameter is finite (a NaN or inf makes its sum non-finite; summing
+    allocates nothing per element, unlike ``isfinite``)."""
+    sums = [p.detach().sum() for p in unwrap(model).parameters()]
+    return bool(torch.stack(sums).sum().isfinite()) if sums else True
+
+
+def _at_epoch_end(engine: Engine) -> bool:
+    return engine.state.iteration % engine.state.epoch_length == 0
+
+
+# --- finish ----------------------------------------------------------------------------------------
+
+
+def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: RunOutput, elapsed_s: float):
+    """The best model on the test split, the report, the summary (and ``--prune-after``); returns the
+    summary in the process that wrote it."""
+    parts = engines.parts
+    parts.best.restore()
+    best_file = top_checkpoint_path(engines.checkpoints["best"])
+    test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, best_file)
+    total, trainable = count_params(model.model)
+    bundle = data.bundle
+    summary = {
+        "run_dir": str(output.path) if output.path else None,
+        "test": scalar_metrics(test_metrics),
+        "test_confusion_matrix": test_metrics["confusion_matrix"].tolist(),
+        "best": parts.best.summary(),
+        "best_checkpoint": str(best_file) if best_file else None,
+        "epochs_run": parts.timeline.epoch,
+        "wall_time_s": round(elapsed_s, 2),
+        "params": {"total": total, "trainable": trainable},
+        "phases": parts.phase_results,
+        "world_size": idist.get_world_size(),
+        "data": {
+            "train": len(bundle.train),
+            "val": len(bundle.val),
+            "test": len(bundle.test),
+            "skipped": len(bundle.skipped),
+        },
+    }
+    if not output.writes:
+        return None
+    summary["report"] = output.write_report(
+        labels, scores.softmax(dim=1), bundle.class_names, images, parts.timeline.epoch
+    )
+    if config.prune_after > 0:
+        summary["pruning"] = prune_after_training(
+            unwrap(model.model),
+            model.card,
+            bundle,
+            model.task,
+            model.pipeline,
+            parts.device,
+            output.path,
+            config,
+            train_mode=train_mode_of(config),
+            say=say,
+        )
+    output.finish(summary, parts.timeline.epoch)
+    say("test: " + " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items()))
+    best = parts.best
+    say(
+        f"best {parts.monitor.metric} {best.best_value} at epoch {best.best_epoch}; "
+        f"{parts.timeline.epoch} epochs in {summary['wall_time_s']:.1f}s"
+    )
+    say(f"run folder: {output.path}")
+    return summary
+
+
+def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, best_file: Path | None):
+    """Evaluate the best checkpoint (reloaded from its file where there is one) on the test split."""
+    net = model.model
+    if best_file is not None:
+        net, _ = load_model(best_file, parts.device)
+    loader = make_loader(config, data.bundle, data.bundle.test, train=False, device=parts.device)
+    step = StepOptions(config.amp, config.channels_last)
+    return run_evaluation(net, model.task, model.pipeline, parts.device, loader, step)

@@ -1,0 +1,250 @@
+"""The epoch loop: the one place where a training phase becomes a running Ignite trainer.
+
+:func:`run_phase` is called by every phase of a run (``training/fit.py``), by pruning's fine-tune
+(``prune/workflow.py``) and by whatever trains next (folds, trials). It wraps the model for the
+processes (DDP re-wrapped per phase, so blocks unfrozen by the phase are all-reduced), builds the
+phase's optimizer and scaler and the trainer, and attaches, in this order:
+
+1. bookkeeping: the run's epoch and iteration across phases (:class:`Timeline`) and the loader's epoch;
+2. the non-finite-loss guard (no per-step host sync) and the training loss/accuracy metric;
+3. validation at each epoch end (the shared evaluator);
+4. the phase's LR schedule and early stopping on the monitored metric;
+5. epoch timing, progress, TensorBoard and the metrics-history row (whichever the caller gives);
+6. the caller's :class:`PhaseHook` s (checkpoints, training states, profiling...), in order;
+7. a resumed state, when there is one (after everything that it restores exists).
+
+The handlers it adds to the evaluator, which outlives the phase, are removed when the phase ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import ignite.distributed as idist
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import EarlyStopping
+from torch import nn
+
+from ignite_cv.engine import StepOptions, create_trainer, make_grad_scaler
+from ignite_cv.handlers.best_weights import BestWeights
+from ignite_cv.handlers.history import MetricsHistory, epoch_row
+from ignite_cv.handlers.lr_schedule import ScheduleOptions, attach_lr_schedule
+from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.handlers.nonfinite import TerminateOnNonFiniteLoss
+from ignite_cv.handlers.progress import ProgressReporter
+from ignite_cv.handlers.tensorboard import RunTensorBoard
+from ignite_cv.metrics import training_metrics
+from ignite_cv.phases import Phase, make_optimizer
+from ignite_cv.pipeline.batch_pipeline import BatchPipeline
+from ignite_cv.task import ClassificationTask
+from ignite_cv.training.resume import restore_phase
+from ignite_cv.training_state import TrainingState
+from ignite_cv.utils.background_writer import BackgroundWriter
+from ignite_cv.utils.modules import count_params, unwrap
+
+
+@dataclass
+class Timeline:
+    """The run's epoch and iteration, counted across phases: what logs, files and TensorBoard show."""
+
+    epoch: int = 0
+    iteration: int = 0
+
+
+@dataclass
+class LoopParts:
+    """What every phase of one training shares; they outlive a phase.
+
+    ``total_epochs`` is the planned maximum shown by the progress lines; ``history``, ``board`` and
+    ``progress`` are given where the caller writes them (rank 0 of a run; a fine-tune writes its own
+    history and prints lines only).
+    """
+
+    model: nn.Module
+    task: ClassificationTask
+    pipeline: BatchPipeline
+    device: torch.device
+    step: StepOptions
+    train_loader: Any
+    val_loader: Any
+    evaluator: Engine
+    monitor: Monitor
+    best: BestWeights
+    total_epochs: int
+    log_every: int = 50
+    train_mode: Callable[[nn.Module], None] | None = None
+    sync_bn: bool = False
+    timeline: Timeline = field(default_factory=Timeline)
+    history: MetricsHistory | None = None
+    board: RunTensorBoard | None = None
+    val_metric_names: list[str] = field(default_factory=list)
+    progress: bool = False
+    progress_bars: bool | None = None
+    #: Writes checkpoint, state and history files off the training thread; waited for at each phase end.
+    writer: BackgroundWriter | None = None
+    #: One dict per finished phase (what ``summary.json`` lists under ``phases``).
+    phase_results: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class PhaseRun:
+    """The objects one phase trains with: what a training state captures and restores."""
+
+    index: int
+    phase: Phase
+    trainer: Engine
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    scheduler: Any
+    stopper: EarlyStopping | None
+    nonfinite: TerminateOnNonFiniteLoss
+    #: The run's epoch and iteration when the phase started (its epochs and iterations count on from there).
+    offset_epoch: int = 0
+    offset_iteration: int = 0
+
+
+class PhaseHook(Protocol):
+    """Something a caller adds to each phase: ``attach`` returns handles to remove when the phase ends;
+    ``finish`` returns entries for the phase's result (or an empty dict)."""
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list: ...
+
+    def finish(self, parts: LoopParts, run: PhaseRun) -> dict: ...
+
+
+def run_phase(
+    parts: LoopParts,
+    phase: Phase,
+    index: int,
+    hooks: Sequence[PhaseHook] = (),
+    resume: TrainingState | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict:
+    """Train ``phase`` (the ``index``-th of the run) to its end; returns its result dict.
+
+    ``resume``: a training state saved in this phase; the phase continues exactly where it stopped.
+    The result is also appended to ``parts.phase_results``.
+    """
+    started = time.perf_counter()
+    change = phase.prepare(unwrap(parts.model)) if phase.prepare else {}
+    # Several processes: DDP, re-wrapped per phase. One process: the model as it is (Ignite's auto_model
+    # would move it to idist.device(), a GPU even under --device cpu, or wrap it in DataParallel).
+    model = unwrap(parts.model)
+    if idist.get_world_size() > 1:
+        model = idist.auto_model(model, sync_bn=parts.sync_bn)
+    optimizer = idist.auto_optim(
+        make_optimizer(phase.optimizer, model.parameters(), phase.lr, phase.weight_decay, phase.momentum)
+    )
+    scaler = make_grad_scaler(parts.device, parts.step.amp)
+    trainer = create_trainer(
+        model, optimizer, parts.task, parts.pipeline, parts.device, parts.step, scaler, parts.train_mode
+    )
+    timeline = parts.timeline
+    if resume is not None:
+        offset_epoch, offset_iteration = resume.meta["offsets"]["epoch"], resume.meta["offsets"]["iteration"]
+    else:
+        offset_epoch, offset_iteration = timeline.epoch, timeline.iteration
+
+    def on_epoch_started(engine: Engine) -> None:
+        timeline.epoch = offset_epoch + engine.state.epoch
+        if hasattr(parts.train_loader, "set_epoch"):
+            parts.train_loader.set_epoch(timeline.epoch)
+
+    def on_iteration_started(engine: Engine) -> None:
+        timeline.iteration = offset_iteration + engine.state.iteration
+
+    trainer.add_event_handler(Events.EPOCH_STARTED, on_epoch_started)
+    trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration_started)
+    nonfinite = TerminateOnNonFiniteLoss(parts.log_every, epoch_offset=offset_epoch)
+    nonfinite.attach(trainer)
+    for name, metric in training_metrics(parts.device).items():
+        metric.attach(trainer, name)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: parts.evaluator.run(parts.val_loader))
+
+    steps = max(len(parts.train_loader) // parts.step.accumulate_steps, 1)
+    schedule = ScheduleOptions.from_phase(phase, steps)
+    attached = attach_lr_schedule(schedule, optimizer, trainer, parts.evaluator, parts.monitor)
+    handles = list(attached.evaluator_handles)
+    stopper = None
+    if phase.patience > 0:
+        stopper = EarlyStopping(phase.patience, parts.monitor.score, trainer)
+        handles.append(parts.evaluator.add_event_handler(Events.COMPLETED, stopper))
+    run = PhaseRun(
+        index,
+        phase,
+        trainer,
+        optimizer,
+        scaler,
+        attached.scheduler,
+        stopper,
+        nonfinite,
+        offset_epoch,
+        offset_iteration,
+    )
+    handles += _attach_observers(parts, run)
+    for hook in hooks:
+        handles += hook.attach(parts, run)
+    if resume is not None:
+        parts.train_loader.skip_next(restore_phase(parts, run, resume))
+    elif change and say is not None:
+        say(f"phase {phase.name}: {change}")
+    try:
+        trainer.run(parts.train_loader, max_epochs=phase.epochs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        if parts.writer is not None:
+            parts.writer.wait()  # the phase's files are on disk before anything reads them or the run fails
+    extra: dict = {}
+    for hook in hooks:
+        extra.update(hook.finish(parts, run))
+    total, trainable = count_params(parts.model)
+    result = {
+        "name": phase.name,
+        "epochs": trainer.state.epoch,
+        "stopped_by": "early_stopping" if stopper is not None and trainer.should_terminate else "epochs",
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "params": {"total": total, "trainable": trainable},
+        **extra,
+        **change,
+        **phase.info,
+    }
+    parts.phase_results.append(result)
+    return result
+
+
+def _attach_observers(parts: LoopParts, run: PhaseRun) -> list:
+    """Epoch timing, progress lines, TensorBoard and the history row; returns the evaluator's handles."""
+    trainer, evaluator, optimizer, phase = run.trainer, parts.evaluator, run.optimizer, run.phase
+    epoch_start = {"t": 0.0}
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda _: epoch_start.update(t=time.perf_counter()))
+    lr = lambda: optimizer.param_groups[0]["lr"]  # noqa: E731
+    handles: list = []
+    if parts.progress:
+        reporter = ProgressReporter(
+            parts.total_epochs,
+            lambda: parts.timeline.epoch,
+            parts.log_every,
+            lr,
+            phase=phase.name if phase.name != "train" else None,
+            use_bars=parts.progress_bars,
+        )
+        handles += reporter.attach(trainer, evaluator)
+    if parts.board is not None:
+        handles += parts.board.attach_phase(trainer, evaluator, optimizer, run.index, parts.val_metric_names)
+    if parts.history is not None:
+        history = parts.history
+
+        def append_row(ev: Engine) -> None:
+            seconds = time.perf_counter() - epoch_start["t"]
+            row = epoch_row(
+                parts.timeline.epoch, phase.name, lr(), seconds, trainer.state.metrics, ev.state.metrics
+            )
+            history.append(row)
+
+        handles.append(evaluator.add_event_handler(Events.COMPLETED, append_row))
+    return handles
