@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -236,17 +235,6 @@ def _short(names) -> str:
     return "[" + ", ".join(names[:4]) + (", ..." if len(names) > 4 else "") + "]"
 
 
-def _finite_or_none(value: Any) -> Any:
-    """NaN/inf → None (strict JSON; e.g. ROC-AUC of a split with one class), recursively."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _dataset_order(n: int, world: int) -> torch.Tensor:
     """Split indices in the order of the gathered shards: rank 0's ``0, w, 2w...``, then rank 1's..."""
     return torch.cat([torch.arange(rank, n, world) for rank in range(world)])
@@ -315,5 +303,5 @@ def _write_results(
     }
     if data.class_names and list(data.class_names) != names:
         out["data_class_names"] = list(data.class_names)
-    write_json_atomic(folder / METRICS_FILE, _finite_or_none(out))
+    write_json_atomic(folder / METRICS_FILE, out, strict=True)
     return out

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +52,7 @@ from ignite_cv.figures import (
     text_figure,
 )
 from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
-from ignite_cv.utils.atomic import write_text_atomic
+from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
 from ignite_cv.utils.errors import UserError
 
 __all__ = ["REPORT_FILES", "write_test_report"]
@@ -72,25 +70,6 @@ REPORT_FILES = (
 )
 
 _WRONG_FILE = "most_confident_wrong.png"
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf → None, numpy scalars → Python: strict JSON (``allow_nan=False``) for any reader."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _write_json_atomic(path: Path, obj: Any, compact: bool = False) -> None:
-    """Strict JSON; ``compact`` (one line) for long point lists such as ROC curves, indented otherwise."""
-    options: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
-    write_text_atomic(path, json.dumps(_json_safe(obj), allow_nan=False, **options) + "\n")
 
 
 def _confusion_csv(cm: np.ndarray, names: Sequence[str]) -> str:
@@ -191,7 +170,7 @@ def write_test_report(
 
     # Classification report.
     report = {"split": split_name, "n": n, **_classification_dict(y, pred, names)}
-    _write_json_atomic(out / "classification_report.json", report)
+    write_json_atomic(out / "classification_report.json", report, strict=True)
     roc_kind = "binary, probability of class 1" if curves["average"] == "binary" else "macro one-vs-rest"
     text = (
         f"{split_name}: {n} samples, {num_classes} classes\n\n"
@@ -203,7 +182,7 @@ def write_test_report(
     write_text_atomic(out / "classification_report.txt", text)
 
     # ROC.
-    _write_json_atomic(out / "roc.json", curves, compact=True)
+    write_json_atomic(out / "roc.json", curves, strict=True, compact=True)
     roc_fig = roc_figure(curves)
     save_figure(roc_fig, out / "roc.png")
 
@@ -243,7 +222,7 @@ def write_test_report(
         "num_wrong": num_wrong,
         "files": [f for f in REPORT_FILES if f != _WRONG_FILE or images is not None],
     }
-    _write_json_atomic(out / "report.json", summary)
+    write_json_atomic(out / "report.json", summary, strict=True)
 
     if tb_writer is not None:
         tb_writer.add_figure(f"{split_name}/confusion_matrix", cm_fig, global_step, close=False)

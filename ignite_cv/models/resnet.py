@@ -80,42 +80,23 @@ class ResNetClassifier(nn.Module):
         ]
 
 
-def _build(
-    arch: str, in_channels: int, num_outputs: int, dropout: float, head_hidden: bool
-) -> ResNetClassifier:
-    # Any input size works: the stride-32 backbone ends in an adaptive average pool (at 32 px the last
-    # feature map is 1×1; small images lose much of their detail to the stride-4 stem).
-    return ResNetClassifier(arch, in_channels, num_outputs, dropout, head_hidden)
+def _register(arch: str) -> None:
+    """Register ``arch`` (a torchvision ResNet name) with the registry's builder signature."""
+
+    def builder(
+        in_channels: int,
+        image_size: tuple[int, int],
+        num_outputs: int,
+        dropout: float = 0.2,
+        head_hidden: bool = False,
+    ) -> ResNetClassifier:
+        # Any input size works: the stride-32 backbone ends in an adaptive average pool (at 32 px the last
+        # feature map is 1×1; small images lose much of their detail to the stride-4 stem).
+        return ResNetClassifier(arch, in_channels, num_outputs, dropout, head_hidden)
+
+    builder.__name__ = builder.__qualname__ = arch
+    register_model(arch)(builder)
 
 
-@register_model("resnet18")
-def resnet18(
-    in_channels: int,
-    image_size: tuple[int, int],
-    num_outputs: int,
-    dropout: float = 0.2,
-    head_hidden: bool = False,
-) -> ResNetClassifier:
-    return _build("resnet18", in_channels, num_outputs, dropout, head_hidden)
-
-
-@register_model("resnet34")
-def resnet34(
-    in_channels: int,
-    image_size: tuple[int, int],
-    num_outputs: int,
-    dropout: float = 0.2,
-    head_hidden: bool = False,
-) -> ResNetClassifier:
-    return _build("resnet34", in_channels, num_outputs, dropout, head_hidden)
-
-
-@register_model("resnet50")
-def resnet50(
-    in_channels: int,
-    image_size: tuple[int, int],
-    num_outputs: int,
-    dropout: float = 0.2,
-    head_hidden: bool = False,
-) -> ResNetClassifier:
-    return _build("resnet50", in_channels, num_outputs, dropout, head_hidden)
+for _arch in ("resnet18", "resnet34", "resnet50"):
+    _register(_arch)

@@ -51,7 +51,7 @@ from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask
-from ignite_cv.training.loop import LoopParts, PhaseRun, Timeline, run_phase
+from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
 from ignite_cv.training.resume import (
     SkippingLoader,
     capture,
@@ -308,8 +308,8 @@ def _attach_image_grid(
 # --- train -----------------------------------------------------------------------------------------
 
 
-class LastCheckpoint:
-    """Phase hook: the model after each epoch, as ``last_epoch=N.safetensors``."""
+class LastCheckpoint(PhaseHook):
+    """The model after each epoch, as ``last_epoch=N.safetensors``."""
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
@@ -318,12 +318,9 @@ class LastCheckpoint:
         run.trainer.add_event_handler(Events.EPOCH_COMPLETED, self.checkpoint)
         return []
 
-    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
-        return {}
 
-
-class TrainingStates:
-    """Phase hook: a resumable training state after each epoch (attached after evaluation and the
+class TrainingStates(PhaseHook):
+    """A resumable training state after each epoch (attached after evaluation and the
     checkpoints, so it records them) and every ``--checkpoint-every`` iterations; never one whose loss
     or weights went non-finite."""
 
@@ -351,12 +348,9 @@ class TrainingStates:
             run.trainer.add_event_handler(every, lambda e: None if _at_epoch_end(e) else save(e))
         return []
 
-    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
-        return {}
 
-
-class RunProfile:
-    """Phase hook: ``--profile`` profiles the first phase into ``<run>/profile/``."""
+class RunProfile(PhaseHook):
+    """``--profile`` profiles the first phase into ``<run>/profile/``."""
 
     def __init__(self, config, output: RunOutput) -> None:
         self.config, self.output = config, output

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import ignite.distributed as idist
 import torch
@@ -107,13 +107,15 @@ class PhaseRun:
     offset_iteration: int = 0
 
 
-class PhaseHook(Protocol):
-    """Something a caller adds to each phase: ``attach`` returns handles to remove when the phase ends;
-    ``finish`` returns entries for the phase's result (or an empty dict)."""
+class PhaseHook:
+    """Something a caller adds to each phase (override either method): ``attach`` returns handles to
+    remove when the phase ends; ``finish`` returns entries for the phase's result."""
 
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list: ...
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        return []
 
-    def finish(self, parts: LoopParts, run: PhaseRun) -> dict: ...
+    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
+        return {}
 
 
 def run_phase(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -72,9 +73,17 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> None:
 
 
 def write_json_atomic(
-    target: str | os.PathLike, data: Any, default: Callable[[Any], Any] | None = None
+    target: str | os.PathLike,
+    data: Any,
+    default: Callable[[Any], Any] | None = None,
+    strict: bool = False,
+    compact: bool = False,
 ) -> None:
-    """``data`` as indented JSON: tensors and arrays become lists, paths strings, ``default`` the rest."""
+    """``data`` as JSON: tensors and arrays become lists, paths strings, ``default`` handles the rest.
+
+    ``strict``: NaN and infinities become null (e.g. the ROC-AUC of a split with one class), so any
+    JSON reader accepts the file; ``compact``: one line (long point lists), else indented.
+    """
 
     def encode(value: Any) -> Any:
         try:
@@ -84,7 +93,23 @@ def write_json_atomic(
                 raise
             return default(value)
 
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False, default=encode) + "\n")
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    if strict:
+        data = finite_json(data)
+    write_text_atomic(target, json.dumps(data, default=encode, allow_nan=not strict, **layout) + "\n")
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with NaN/inf → None and numpy scalars → Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -19,7 +19,7 @@ from ignite_cv.models import build_model
 from ignite_cv.phases import Phase
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.task import ClassificationTask
-from ignite_cv.training.loop import LoopParts, PhaseRun, run_phase
+from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, run_phase
 from ignite_cv.training.resume import SkippingLoader
 
 
@@ -54,7 +54,7 @@ def _parts(tmp_path, patience_metric: str = "accuracy") -> LoopParts:
     return parts
 
 
-class _Recorder:
+class _Recorder(PhaseHook):
     """A phase hook that records what it is given."""
 
     def __init__(self) -> None:
