@@ -111,7 +111,7 @@ class Predictor:
 
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities, float32 ``(N, C)`` on the device, of uint8 ``(N, C, H, W)`` model-sized images."""
+        """float32 ``(N, C)`` probabilities (on the device) of uint8 ``(N, C, H, W)`` model-sized images."""
         x = self.pipeline(images.to(self.device, non_blocking=True))
         dtype = _AMP[self.amp]
         autocast = (
@@ -146,7 +146,8 @@ class Predictor:
         """
         if batch_size < 1 or workers < 0:
             raise UserError(
-                f"batch size {batch_size} / workers {workers}", "pass batch size >= 1, workers >= 0"
+                f"batch size {batch_size} or workers {workers} is out of range",
+                "pass batch size >= 1, workers >= 0",
             )
         collected = collect_inputs(inputs)
         if not collected.images:
@@ -159,7 +160,7 @@ class Predictor:
     def predict_file(self, path: str | Path, source: str | None = None) -> Prediction:
         """One file, whatever its name (never expanded as a folder or zip). Raises UserError if unreadable."""
         image = InputImage(source=source or str(path), ref=str(path))
-        return self.predict_images([image], strict=True)[0]
+        return self.predict_images([image])[0]  # nothing readable raises: one line with the reason
 
     def predict_images(
         self,

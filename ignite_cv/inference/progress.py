@@ -11,8 +11,8 @@ import sys
 import time
 from typing import TextIO
 
-#: Plain-line mode prints at every this fraction of the images (and at the end).
-LINE_STEP = 0.1
+#: Plain-line mode prints at every 1/LINES of the images (and at the end).
+LINES = 10
 _BAR_WIDTH = 30
 
 
@@ -25,7 +25,7 @@ class Progress:
         isatty = getattr(self.stream, "isatty", None)
         self.use_bar = bool(isatty and isatty()) if use_bar is None else use_bar
         self.start = time.perf_counter()
-        self._next_line = LINE_STEP
+        self._step = 1  # the next line is due at step/LINES of the images
         self._done = 0
 
     def update(self, done: int) -> None:
@@ -38,9 +38,9 @@ class Progress:
             bar = "█" * filled + "·" * (_BAR_WIDTH - filled)
             self.stream.write(f"\r{bar} {self._text()}")
             self.stream.flush()
-        elif fraction >= self._next_line or done == self.total:
-            while self._next_line <= fraction:
-                self._next_line += LINE_STEP
+        elif done * LINES >= self._step * self.total:
+            while self._step * self.total <= done * LINES:
+                self._step += 1
             print(self._text(), file=self.stream, flush=True)
 
     def close(self) -> None:
