@@ -24,6 +24,7 @@ limit itself, so an upload that would only warn is refused). Files above
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,10 @@ class Preprocessing:
 
     def _check_pixels(self, data: bytes) -> None:
         try:
-            with Image.open(io.BytesIO(data)) as img:  # reads the header only
-                width, height = img.size
+            with warnings.catch_warnings():  # Pillow's own warning: this limit refuses it just below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                    width, height = img.size
         except Exception:
             return  # open_image reports what is wrong with it
         if width * height > self.max_pixels:

@@ -31,7 +31,11 @@ def make_checkpoint(
     outputs = 1 if len(classes) == 2 else len(classes)
     model = build_model("tinyvgg", channels, size, outputs, hidden_units=2)
     if normalization is None:
-        normalization = {"kind": "meanstd", "mean": MEANSTD["mean"][:channels], "std": MEANSTD["std"][:channels]}
+        normalization = {
+            "kind": "meanstd",
+            "mean": MEANSTD["mean"][:channels],
+            "std": MEANSTD["std"][:channels],
+        }
     card = ModelCard(
         arch="tinyvgg",
         arch_args={"hidden_units": 2},
@@ -61,7 +65,9 @@ def write_png_header(path: Path, width: int, height: int) -> Path:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    data = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
     path.write_bytes(data)
     return path
 

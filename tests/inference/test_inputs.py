@@ -31,8 +31,14 @@ def test_a_folder_is_searched_recursively_in_sorted_order_without_hidden_files(t
     collected = collect_inputs(str(root))
     shown = f"{root}/"
     assert [i.source for i in collected.images] == [shown + "a.PNG", shown + "b/deep/x.jpg", shown + "z.png"]
-    assert [i.ref for i in collected.images] == [str(root / "a.PNG"), str(root / "b/deep/x.jpg"), str(root / "z.png")]
-    assert [(x.source, x.reason) for x in collected.left_out] == [(shown + "b/notes.txt", "not an image file (.txt)")]
+    assert [i.ref for i in collected.images] == [
+        str(root / "a.PNG"),
+        str(root / "b/deep/x.jpg"),
+        str(root / "z.png"),
+    ]
+    assert [(x.source, x.reason) for x in collected.left_out] == [
+        (shown + "b/notes.txt", "not an image file (.txt)")
+    ]
 
 
 def test_a_zip_lists_its_image_members_as_archive_member(tmp_path):

@@ -11,8 +11,12 @@ from tests.inference.conftest import make_checkpoint
 
 def test_a_checkpoint_in_a_run_folder_shows_the_runs_data_and_test_metrics(tmp_path):
     run = tmp_path / "run"
-    checkpoint = make_checkpoint((run / "checkpoints").mkdir(parents=True) or run / "checkpoints" / "best.safetensors")
-    (run / "config.json").write_text(json.dumps({"dataset": "folder", "data_root": "ants.zip", "center_crop": True}))
+    checkpoint = make_checkpoint(
+        (run / "checkpoints").mkdir(parents=True) or run / "checkpoints" / "best.safetensors"
+    )
+    (run / "config.json").write_text(
+        json.dumps({"dataset": "folder", "data_root": "ants.zip", "center_crop": True})
+    )
     (run / "summary.json").write_text(json.dumps({"test": {"loss": 0.3, "accuracy": 0.875, "roc_auc": 0.9}}))
     predictor = Predictor.from_checkpoint(checkpoint, "cpu")
     info = predictor.info()
@@ -30,4 +34,6 @@ def test_a_loose_checkpoint_has_only_its_card(tmp_path):
     checkpoint = make_checkpoint(tmp_path / "m.safetensors", classes=("a", "b", "c"))
     info = Predictor.from_checkpoint(checkpoint, "cpu").info()
     assert run_folder_of(checkpoint) is None
-    assert info.data is None and info.test_metrics == {} and info.decision == "argmax of the class probabilities"
+    assert (
+        info.data is None and info.test_metrics == {} and info.decision == "argmax of the class probabilities"
+    )

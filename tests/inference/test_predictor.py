@@ -30,7 +30,9 @@ def test_a_stored_threshold_flips_the_decisions_of_a_two_class_model(tmp_path):
     stored = make_checkpoint(tmp_path / "t.safetensors", seed=3, extra={"threshold": threshold})
     after = Predictor.from_checkpoint(stored, "cpu").predict(images)
     assert after.probabilities.equal(before.probabilities)
-    assert [p.label for p in after] == ["dog" if p.probabilities["dog"] >= threshold else "cat" for p in before]
+    assert [p.label for p in after] == [
+        "dog" if p.probabilities["dog"] >= threshold else "cat" for p in before
+    ]
     assert after.labels.count("dog") == 6
     assert after.labels != before.labels  # the threshold is not 0.5: some decisions changed
     flipped = stored.with_name("neg.safetensors")
@@ -93,7 +95,9 @@ def test_unreadable_files_are_listed_and_skipped_or_stop_with_strict(tmp_path, r
 def test_nothing_readable_is_one_user_error(tmp_path, rgb_checkpoint):
     model = Predictor.from_checkpoint(rgb_checkpoint, "cpu")
     (tmp_path / "a.png").write_text("text")
-    with pytest.raises(UserError, match=r"^cannot read image .*a\.png: not a readable image .*; pass image files"):
+    with pytest.raises(
+        UserError, match=r"^cannot read image .*a\.png: not a readable image .*; pass image files"
+    ):
         model.predict(str(tmp_path / "a.png"))
     only_text = tmp_path / "docs"
     only_text.mkdir()
@@ -122,7 +126,9 @@ def test_the_batch_hook_sees_model_sized_images_and_their_sources(tmp_path, rgb_
     root = _folder(tmp_path / "imgs", 5)
     seen = []
     model = Predictor.from_checkpoint(rgb_checkpoint, "cpu")
-    result = model.predict(root, batch_size=2, on_batch=lambda x, p, s: seen.append((tuple(x.shape), p.shape, s)))
+    result = model.predict(
+        root, batch_size=2, on_batch=lambda x, p, s: seen.append((tuple(x.shape), p.shape, s))
+    )
     assert [shape for shape, _, _ in seen] == [(2, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8)]
     assert [s for _, _, names in seen for s in names] == result.sources
 

@@ -26,7 +26,9 @@ def test_bad_uploads_get_a_message(tmp_path, rgb_checkpoint):
     bomb = write_png_header(tmp_path / "huge.png", 20_000, 20_000)
     assert classify_upload(predictor, None)["message"] == "Upload or drop an image to classify it."
     text = classify_upload(predictor, str(tmp_path / "notes.txt"))
-    assert text["message"].startswith("**Cannot classify notes.txt:** cannot read image notes.txt: not a readable")
+    assert text["message"].startswith(
+        "**Cannot classify notes.txt:** cannot read image notes.txt: not a readable"
+    )
     assert text["label"] == {} and text["preview"] is None
     huge = classify_upload(predictor, str(bomb))["message"]
     assert "too many pixels (Image size (400000000 pixels) exceeds limit" in huge and "downscale it" in huge
