@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ignite_cv.utils.text import human_count, markdown_table
+from ignite_cv.utils.text import human_count
 
 RUN_FILES = ("config.json", "summary.json")
 
@@ -68,7 +68,12 @@ class ModelInfo:
         return rows
 
     def markdown(self) -> str:
-        return markdown_table(("", ""), [(f"**{k}**", v.replace("|", "\\|")) for k, v in self.rows()])
+        """One ``- **field**: value`` line per row (Markdown, as the web app shows it)."""
+        return "\n".join(f"- **{k}**: {_escape(v)}" for k, v in self.rows())
+
+
+def _escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "\\`*_[]<>|" else c for c in text)
 
 
 def model_info(checkpoint: str | Path, card: Any, params: int, input_text: str, decision: str) -> ModelInfo:

@@ -27,7 +27,9 @@ def test_a_checkpoint_in_a_run_folder_shows_the_runs_data_and_test_metrics(tmp_p
     assert rows["input"] == "RGB 8×8 (centre crop)"
     assert rows["classes"] == "2: cat, dog"
     assert rows["test metrics (run summary)"] == "accuracy 0.8750, roc_auc 0.9000"
-    assert "| **decision**" in info.markdown() and "cat if" not in info.markdown()
+    lines = info.markdown().splitlines()
+    assert lines[3] == "- **input**: RGB 8×8 (centre crop)"
+    assert lines[4] == "- **decision**: dog if P(dog) \\>= 0.5 (default)"  # Markdown-escaped: shows >=
 
 
 def test_a_loose_checkpoint_has_only_its_card(tmp_path):
