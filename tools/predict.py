@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None):
     )
     seconds = time.perf_counter() - start
     rows = write_predictions_csv(output, result, args.top_k)
-    for left in result.skipped[:SHOW_SKIPPED]:
+    for left in sorted(result.skipped, key=lambda x: x.source)[:SHOW_SKIPPED]:
         print(f"skipped {left.source}: {left.reason}", file=sys.stderr, flush=True)
     if len(result.skipped) > SHOW_SKIPPED:
         print(f"... and {len(result.skipped) - SHOW_SKIPPED} more skipped (see the CSV)", file=sys.stderr)
