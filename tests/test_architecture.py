@@ -47,6 +47,9 @@ LAYERS = {
     "evaluation": 3,
     "prune.workflow": 3,
     "profile.run": 3,
+    "inference": 3,
+    "explain": 3,
+    "ensemble": 3,
     "cli": 4,
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,12 @@ from ignite_cv.weights import ModelCard, load_model
 STATS_CACHE = ".stats-cache"
 
 
-def fit(config, on_phase_end=None) -> dict | None:
+def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | None:
     """Train as ``config`` says; returns the summary (in the process that wrote it; else None).
 
     ``on_phase_end(model, phase_index, phase_result)``, if given, is called in every process after
-    each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights.
+    each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights. ``hooks``
+    are added to every phase after the run's own (e.g. a tuner's pruning handler on the evaluator).
     """
     backend = choose_backend(config.nproc_per_node, config.backend, config.device)
     nproc = config.nproc_per_node if config.nproc_per_node > 1 else None
@@ -85,11 +87,11 @@ def fit(config, on_phase_end=None) -> dict | None:
         config = resumed_config(config)
     result: dict = {}
     with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
-        parallel.run(_fit_in_process, config, result, on_phase_end)
+        parallel.run(_fit_in_process, config, result, on_phase_end, tuple(hooks))
     return result.get("summary")
 
 
-def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) -> None:
+def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, hooks=()) -> None:
     started = time.perf_counter()
     device = start_process(config)
     data = prepare_data(config, device)
@@ -104,7 +106,7 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None) ->
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
     try:
-        train(config, engines, output, state, lambda: time.perf_counter() - started, on_phase_end)
+        train(config, engines, output, state, lambda: time.perf_counter() - started, on_phase_end, hooks)
     finally:
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
@@ -377,7 +379,13 @@ class RunProfile(PhaseHook):
 
 
 def train(
-    config, engines: RunEngines, output: RunOutput, state: TrainingState | None, elapsed, on_phase_end
+    config,
+    engines: RunEngines,
+    output: RunOutput,
+    state: TrainingState | None,
+    elapsed,
+    on_phase_end,
+    extra_hooks: Sequence[PhaseHook] = (),
 ) -> None:
     """Every phase of ``config`` on the epoch loop, from where ``state`` left off."""
     parts = engines.parts
@@ -385,6 +393,7 @@ def train(
         LastCheckpoint(engines.checkpoints["last"]),
         TrainingStates(config, output, engines.checkpoints, elapsed),
         RunProfile(config, output),
+        *extra_hooks,
     ]
     try:
         for index, phase in enumerate(plan_phases(config, unwrap(parts.model))):
