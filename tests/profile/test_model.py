@@ -17,7 +17,7 @@ from ignite_cv.profile.model import (
     peak_memory,
     profile_model,
 )
-from ignite_cv.profile.report import format_comparison, format_profile
+from ignite_cv.profile.report import format_profile
 
 
 class _Sleepy(nn.Module):
@@ -87,17 +87,3 @@ def test_peak_memory_grows_with_the_activations():
     small, large = peak_memory(model, torch.zeros(1, 64)), peak_memory(model, torch.zeros(256, 64))
     # 256 rows of 1024 float32 activations (1 MiB) at least are alive at once.
     assert large - small >= 255 * 1024 * 4
-
-
-def test_comparison_gives_ratios():
-    torch.manual_seed(0)
-    wide = profile_model(
-        build_model("mlp", 1, (4, 4), 2, hidden_sizes=[32]), (1, 4, 4), (1,), repeats=2, name="wide"
-    )
-    narrow = profile_model(
-        build_model("mlp", 1, (4, 4), 2, hidden_sizes=[16]), (1, 4, 4), (1,), repeats=2, name="narrow"
-    )
-    text = format_comparison(wide, narrow)
-    row = next(line for line in text.splitlines() if line.startswith("| parameters "))
-    ratio = narrow.params / wide.params
-    assert "wide" in text and "narrow" in text and f"{ratio:.3f}×" in row

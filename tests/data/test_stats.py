@@ -12,8 +12,7 @@ import torch
 
 from ignite_cv.data.splits import Split
 from ignite_cv.data.stats import channel_stats, class_counts, fingerprint_split, split_batches
-
-from .conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 
 def test_fingerprint_follows_content():
