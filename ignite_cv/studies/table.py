@@ -151,11 +151,17 @@ def series_label(config: dict[str, Any], fields: Sequence[str]) -> str:
     return " · ".join(parts)
 
 
+#: The study's axes: named in every label when their values differ at all, even where other fields
+#: already tell the runs apart.
+AXES = ("model", "weights", "mode", "unfreeze", "init")
+
+
 def distinguishing_fields(
     configs: Sequence[dict[str, Any]], fields: Sequence[str], within: Sequence[str] = ()
 ) -> list[str]:
-    """The fields of ``fields``, in order, that each tell apart runs not yet told apart — by ``within``
-    (shown elsewhere: a figure's axis or panel) and the fields chosen before.
+    """The fields of ``fields``, in order, that names need, leaving out ``within`` (shown elsewhere: a
+    figure's axis or panel): the study's :data:`AXES` whenever they differ, any other field only where
+    it tells apart runs that ``within`` and the fields chosen before do not.
 
     Runs of different recipes differ in many defaults (batch size, optimizer...); once the network
     tells them apart those add nothing, so names stay short: ``tinyvgg · init=kaiming``.
@@ -166,7 +172,8 @@ def distinguishing_fields(
         if name in within:
             continue
         refined = [key + (label_part(c, name),) for key, c in zip(keys, configs)]
-        if len(set(refined)) > len(set(keys)):
+        differs = len({label_part(c, name) for c in configs}) > 1
+        if len(set(refined)) > len(set(keys)) or (name in AXES and differs):
             chosen.append(name)
             keys = refined
     return chosen
@@ -194,10 +201,11 @@ def run_labels(runs: Sequence[RunRecord], fields: Sequence[str], max_parts: int 
         if len(parts) > max_parts:
             label = " · ".join(parts[:max_parts]) + " …"
         labels.append(label or run.name)
-    for index, label in enumerate(labels):
-        if labels.count(label) > 1 and label != runs[index].name:
-            labels[index] = f"{label} [{runs[index].name}]"
-    return labels
+    repeated = {label for label in labels if labels.count(label) > 1}
+    return [
+        f"{label} [{run.name}]" if label in repeated and label != run.name else label
+        for label, run in zip(labels, runs)
+    ]
 
 
 class MetricsTable:
