@@ -75,6 +75,21 @@ def test_learning_curves_one_line_per_run_and_split(tmp_path):
     _no_overlap(fig)
 
 
+def test_learning_curves_of_12_runs_stay_readable(grid):
+    runs, _, labels = grid
+    fig = figures.learning_curves_figure(runs, labels)
+    legend = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
+    assert legend == [*labels, "validation", "training", "phase change (multi-phase runs)"]
+    assert len(set(labels)) == 12 and max(len(label) for label in labels) <= 46  # no wrapping
+    accuracy = fig.axes[1]
+    assert len(_gids(accuracy, "val:")) == 12 and len(_gids(accuracy, "train:")) == 12
+    markers = {
+        line.get_marker() for line in accuracy.get_lines() if (line.get_gid() or "").startswith("val:")
+    }
+    assert markers == {"o", "s"}  # colours repeat after ten runs; the marker changes
+    _no_overlap(fig)
+
+
 def test_learning_curves_phase_marks(tmp_path):
     config = recipe_config()
     same = [
