@@ -4,7 +4,7 @@ Each function takes :class:`~ignite_cv.studies.runs.RunRecord` s (plus their leg
 varied config fields where it groups runs) and returns a :class:`matplotlib.figure.Figure` on the Agg
 canvas; :func:`ignite_cv.figures.save_figure` writes it atomically. Where no run has what a figure
 needs, the figure says so in words instead of being blank. Layouts are sized for 1 to a few dozen
-runs: legends sit outside the axes, long names wrap, colours cycle through ``tab10`` with a new
+runs: legends sit under the axes, long names wrap, colours cycle through ``tab10`` with a new
 marker for every ten runs.
 """
 
@@ -77,11 +77,15 @@ def _hue_colors(keys: Sequence[str]) -> dict[str, Any]:
 
 
 def _bottom_legend(fig: Figure, handles: Sequence[Any], title: str, ncols: int = 3) -> None:
-    """A legend under the axes (the title stays clear of it), ``ncols`` columns at most."""
+    """A legend under the axes (the title stays clear of it): ``ncols`` columns at most, fewer when
+    the longest label would make it wider than the figure (about 4.7 pt per character at 8 pt, plus
+    the handle and padding)."""
+    longest = max((max(len(line) for line in h.get_label().split("\n")) for h in handles), default=1)
+    fit = int(fig.get_figwidth() * 72 // (4.7 * longest + 40))
     fig.legend(
         handles=list(handles),
         loc="outside lower center",
-        ncols=max(1, min(ncols, len(handles))),
+        ncols=max(1, min(ncols, len(handles), fit)),
         fontsize=8,
         title=title,
         title_fontsize=9,
@@ -195,8 +199,15 @@ def learning_curves_figure(runs: Sequence[RunRecord], labels: Sequence[str]) -> 
         ax.set_axis_off()
 
     handles: list[Any] = [
-        Line2D([], [], color=run_style(i)[0], marker=run_style(i)[1], linewidth=1.5, label=_wrap(label))
-        for i, label in enumerate(labels)
+        Line2D(
+            [],
+            [],
+            color=run_style(i)[0],
+            marker=run_style(i)[1],
+            linewidth=1.5,
+            label=_wrap(label if run.history else f"{label} (no epoch recorded)"),
+        )
+        for i, (label, run) in enumerate(zip(labels, runs))
     ]
     handles += [
         Line2D([], [], color="0.3", linestyle="-", label="validation"),
@@ -223,8 +234,11 @@ def _hues(runs: Sequence[RunRecord], fields: Sequence[str]) -> tuple[list[str], 
     configs = [r.config for r in runs]
     shown = distinguishing_fields(configs, fields, within=("model", "weights"))
     labels = [series_label(c, shown) or mode_label(c) for c in configs]
-    names = ["mode (blocks unfrozen)" if f in ("mode", "unfreeze") else f for f in shown] or ["mode"]
-    return labels, "colour: " + ", ".join(dict.fromkeys(names))
+    return labels, "colour: " + ", ".join(dict.fromkeys(_field_names(shown) or ["mode"]))
+
+
+def _field_names(fields: Sequence[str]) -> list[str]:
+    return ["mode (blocks unfrozen)" if f in ("mode", "unfreeze") else f for f in fields]
 
 
 def _weights_order(runs: Sequence[RunRecord]) -> list[str]:
@@ -343,7 +357,9 @@ def accuracy_by_weights_figure(
     left_out = sum(1 for r in runs if r.test_metrics and not r.trains_everything)
     if not chosen:
         return text_figure(f"no finished run trained every layer: no {_metric_title(metric)} to compare", 8.0)
-    rest = group_labels([r.config for _, r in chosen], fields, within=("model", "weights"))
+    configs = [r.config for _, r in chosen]
+    shown = distinguishing_fields(configs, fields, within=("model", "weights"))
+    rest = [series_label(c, shown) for c in configs]
     hue_of = {
         i: " · ".join(p for p in (weights_label(r.config.get("weights", "none")), extra) if p)
         for (i, r), extra in zip(chosen, rest)
@@ -368,9 +384,8 @@ def accuracy_by_weights_figure(
     ax.set_ylim(0, 1.12)
     ax.set_ylabel(_metric_title(metric))
     ax.grid(axis="y", alpha=0.3)
-    _bottom_legend(
-        fig, [Patch(color=colors[h], label=_wrap(h, 30)) for h in hues], "colour: weights", ncols=4
-    )
+    title = "colour: " + ", ".join(["weights", *dict.fromkeys(_field_names(shown))])
+    _bottom_legend(fig, [Patch(color=colors[h], label=_wrap(h, 30)) for h in hues], title, ncols=4)
     caption = "every layer trained in the last phase (scratch, or fine-tuning with --unfreeze all)"
     if left_out:
         caption += f";\n{left_out} run(s) with frozen layers are not shown"

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,30 @@ def group_labels(
     configs: Sequence[dict[str, Any]], fields: Sequence[str], within: Sequence[str] = ()
 ) -> list[str]:
     """One label per config that tells it apart from the configs sharing its ``within`` values
-    (``""`` where nothing does)."""
+    (``""`` where nothing does).
+
+    A field other than the study's :data:`AXES` whose value more than half of the configs share is
+    the baseline: it is named only where a config differs from it (``tinyvgg · hidden_units=4``
+    beside plain ``tinyvgg``), which keeps every label distinct. In an even grid no value is held by
+    more than half, so every label names every field.
+    """
     shown = distinguishing_fields(configs, fields, within)
-    return [series_label(config, shown) for config in configs]
+    baseline = {}
+    for name in shown:
+        if name in AXES:
+            continue
+        part, count = Counter(label_part(c, name) for c in configs).most_common(1)[0]
+        if 2 * count > len(configs):
+            baseline[name] = part
+    labels = []
+    for config in configs:
+        parts: list[str] = []
+        for name in shown:
+            part = label_part(config, name)
+            if baseline.get(name) != part and part not in parts:
+                parts.append(part)
+        labels.append(" · ".join(parts))
+    return labels
 
 
 def run_labels(runs: Sequence[RunRecord], fields: Sequence[str], max_parts: int = 5) -> list[str]:

@@ -38,6 +38,7 @@ def _no_overlap(fig) -> None:
     for legend in fig.legends:
         extent = legend.get_window_extent(renderer)
         assert not any(extent.overlaps(box) for box in boxes)
+        assert extent.x0 >= -1 and extent.x1 <= fig.bbox.x1 + 1 and extent.y0 >= -1  # not cut off
     if fig._suptitle is not None:
         title = fig._suptitle.get_window_extent(renderer)
         assert not any(title.overlaps(box) for box in boxes)
@@ -205,10 +206,11 @@ def test_no_pyplot(tmp_path):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from tests.studies.run_factory import write_grid_12\n"
+        "from tests.studies.run_factory import recipe_config, write_run\n"
         "from ignite_cv.studies.compare import compare_runs\n"
         f"root = Path({str(tmp_path)!r}) / 'study'\n"
-        "write_grid_12(root)\n"
+        "write_run(root / 'a', recipe_config(model='resnet18'), phases=[('warmup', 1), ('finetune', 1)])\n"
+        "write_run(root / 'b', recipe_config(model='resnet34', mode='extract'), unfrozen_blocks=[0])\n"
         "compare_runs([root], root / 'out')\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )

@@ -10,6 +10,7 @@ import pytest
 from ignite_cv.studies.runs import collect_runs, load_run
 from ignite_cv.studies.table import (
     distinguishing_fields,
+    group_labels,
     metrics_table,
     mode_label,
     run_labels,
@@ -44,6 +45,24 @@ def test_names_keep_only_fields_that_tell_runs_apart():
     assert distinguishing_fields(configs, fields) == ["model", "mode", "dataset"]
     assert distinguishing_fields(configs, fields, within=("model",)) == ["mode", "dataset"]
     assert distinguishing_fields([tiny, {**tiny, "lr": 0.1, "seed": 3}], ["lr", "seed"]) == ["lr"]
+
+
+def test_group_labels_name_a_shared_baseline_only_where_it_differs():
+    tiny = recipe_config("tinyvgg")
+    configs = [tiny, {**tiny, "hidden_units": 4}, {**tiny, "dataset": "npz"}]
+    fields = varied_fields(configs)
+    assert fields == ["dataset", "hidden_units"]
+    assert group_labels(configs, fields) == ["", "hidden_units=4", "dataset=npz"]
+    # an even grid has no baseline: every label names every field
+    grid = [{**tiny, "lr": lr, "epochs": e} for lr in (0.1, 0.01) for e in (2, 4)]
+    assert group_labels(grid, ["epochs", "lr"]) == [
+        "epochs=2 · lr=0.1",
+        "epochs=4 · lr=0.1",
+        "epochs=2 · lr=0.01",
+        "epochs=4 · lr=0.01",
+    ]
+    # the study's axes are always named
+    assert group_labels([tiny, tiny, {**tiny, "model": "mlp"}], ["model"]) == ["tinyvgg", "tinyvgg", "mlp"]
 
 
 def test_run_labels_are_short_and_unique(tmp_path):
