@@ -11,12 +11,13 @@ config fields that differ (:mod:`.table`), and writes, each file atomically:
 ``accuracy_by_unfrozen.png``     9.4: test accuracy by number of backbone blocks trained
 ``metrics_table.png``            9.7 at a glance: test accuracy and time, networks × settings
 ``confusion_matrices_test.png``  9.5/9.6: one confusion matrix per run, on the test split
-``confusion_matrices_val.png``   the same on validation, only when ``metrics.jsonl`` stores them
+``confusion_matrices_val.png``   the same on validation (and ``_train`` on training), only when stored
 =============================  ========================================================================
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,15 @@ from ignite_cv.utils.atomic import write_text_atomic
 
 __all__ = ["CompareResult", "compare_runs", "default_output_dir"]
 
-#: Said once when no run stores validation confusion matrices (today's metrics.jsonl drops them).
-NO_VAL_CONFUSION = (
-    "confusion matrices: test split only (from summary.json); run folders do not store training or "
-    "validation confusion matrices"
+#: Said once per split when no run stores its per-epoch confusion matrices (today's runs store none).
+NO_EPOCH_CONFUSION = (
+    "confusion matrices: no run stores {split} confusion matrices in metrics.jsonl "
+    "(`{key}`); the test split's come from summary.json"
+)
+#: The per-epoch splits whose confusion matrices are drawn when stored: (key prefix, name, file).
+EPOCH_SPLITS = (
+    ("train", "training", "confusion_matrices_train.png"),
+    ("val", "validation", "confusion_matrices_val.png"),
 )
 
 
@@ -91,11 +97,6 @@ def compare_runs(
         result.notes.append(f"no run has a test metric {metric!r}: the accuracy figures are empty")
 
     test_items = [(label, r.test_confusion_matrix, r.class_names) for label, r in zip(labels, runs)]
-    val_items = []
-    for label, run in zip(labels, runs):
-        stored = run.val_confusion_matrix()
-        if stored is not None:
-            val_items.append((f"{label} (epoch {stored[1]})", stored[0], run.class_names))
     drawings: list[tuple[str, Callable[[], Figure]]] = [
         ("learning_curves.png", lambda: figures.learning_curves_figure(runs, labels)),
         ("training_time.png", lambda: figures.training_time_figure(runs, fields)),
@@ -107,12 +108,16 @@ def compare_runs(
             lambda: figures.confusion_grid_figure([i for i in test_items if i[1] is not None], "test"),
         ),
     ]
-    if val_items:
-        drawings.append(
-            ("confusion_matrices_val.png", lambda: figures.confusion_grid_figure(val_items, "validation"))
-        )
-    else:
-        result.notes.append(NO_VAL_CONFUSION)
+    for key, split, filename in EPOCH_SPLITS:
+        items = []
+        for label, run in zip(labels, runs):
+            stored = run.epoch_confusion_matrix(key)
+            if stored is not None:
+                items.append((f"{label} (epoch {stored[1]})", stored[0], run.class_names))
+        if items:
+            drawings.append((filename, functools.partial(figures.confusion_grid_figure, items, split)))
+        else:
+            result.notes.append(NO_EPOCH_CONFUSION.format(split=split, key=f"{key}/confusion_matrix"))
 
     result.files.append(out / "metrics.csv")
     write_text_atomic(out / "metrics.csv", result.table.to_csv())

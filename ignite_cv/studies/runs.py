@@ -100,15 +100,17 @@ class RunRecord:
         matrix = (self.summary or {}).get("test_confusion_matrix")
         return matrix if isinstance(matrix, list) and matrix else None
 
-    def val_confusion_matrix(self) -> tuple[list[list[int]], int] | None:
-        """``(matrix, epoch)`` of the validation split at the best epoch (else the last one that has it),
-        when ``metrics.jsonl`` rows store ``val/confusion_matrix``; ``None`` otherwise (today's runs)."""
-        rows = [r for r in self.history if isinstance(r.get("val/confusion_matrix"), list)]
+    def epoch_confusion_matrix(self, split: str = "val") -> tuple[list[list[int]], int] | None:
+        """``(matrix, epoch)`` of ``split`` (``"train"`` or ``"val"``) at the best epoch (else the last
+        epoch that has it), when ``metrics.jsonl`` rows store ``<split>/confusion_matrix`` (a list of
+        rows of counts); ``None`` otherwise — today's runs store neither."""
+        key = f"{split}/confusion_matrix"
+        rows = [r for r in self.history if isinstance(r.get(key), list) and r[key]]
         if not rows:
             return None
         best_epoch = ((self.summary or {}).get("best") or {}).get("epoch")
         chosen = next((r for r in rows if r.get("epoch") == best_epoch), rows[-1])
-        return chosen["val/confusion_matrix"], int(chosen.get("epoch", 0))
+        return chosen[key], int(chosen.get("epoch", 0))
 
     # -- history-derived -------------------------------------------------------------------------
 

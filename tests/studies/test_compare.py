@@ -7,7 +7,7 @@ import csv
 import pytest
 from PIL import Image
 
-from ignite_cv.studies.compare import NO_VAL_CONFUSION, compare_runs, default_output_dir
+from ignite_cv.studies.compare import NO_EPOCH_CONFUSION, compare_runs, default_output_dir
 from ignite_cv.utils.errors import UserError
 from tests.studies.run_factory import recipe_config, write_run
 
@@ -62,12 +62,16 @@ def test_compare_real_runs_with_synthetic_ones(real_study, tmp_path):
     assert markdown.startswith("# Comparison of 4 run(s)\n")
     assert f"- {result.labels[2]}: `{binary}`" in markdown
     assert any(note.startswith("killed: no summary.json") for note in result.notes)
-    assert NO_VAL_CONFUSION not in result.notes  # the binary run stores validation matrices
+    notes = [n for n in result.notes if n.startswith("confusion matrices:")]
+    assert notes == [NO_EPOCH_CONFUSION.format(split="training", key="train/confusion_matrix")]
 
 
 def test_without_stored_validation_matrices_the_note_says_so(real_study, tmp_path):
     result = compare_runs([real_study], tmp_path / "out")
-    assert NO_VAL_CONFUSION in result.notes
+    assert [n for n in result.notes if n.startswith("confusion matrices:")] == [
+        NO_EPOCH_CONFUSION.format(split="training", key="train/confusion_matrix"),
+        NO_EPOCH_CONFUSION.format(split="validation", key="val/confusion_matrix"),
+    ]
     assert not (tmp_path / "out" / "confusion_matrices_val.png").exists()
     assert result.fields[0] == "model"  # tinyvgg vs mlp
     assert result.labels == ["tinyvgg", "mlp"]

@@ -25,7 +25,8 @@ def test_real_run_folders_are_read(real_study):
     assert run.unfrozen_blocks is None  # a plain run has no backbone/head split
     epochs, values = run.series("val/accuracy")
     assert epochs == [1, 2] and values == [r["val/accuracy"] for r in run.history]
-    assert run.val_confusion_matrix() is None  # today's metrics.jsonl does not store it
+    assert run.epoch_confusion_matrix("val") is None  # today's metrics.jsonl stores none
+    assert run.epoch_confusion_matrix("train") is None
 
 
 def test_factory_writes_what_real_runs_hold(real_study, tmp_path):
@@ -106,3 +107,18 @@ def test_not_a_run_is_a_one_line_error(tmp_path, case):
     }[case]
     assert expected in message
     assert "pass a run folder" in message  # the fix
+
+
+def test_stored_epoch_confusion_matrices_at_the_best_epoch(tmp_path):
+    folder = write_run(
+        tmp_path / "r", recipe_config(), phases=[("train", 3)], classes=("a", "b"), val_confusion=True
+    )
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["best"]["epoch"] = 2
+    (folder / "summary.json").write_text(json.dumps(summary))
+    run = load_run(folder)
+    assert run.epoch_confusion_matrix("val") == (
+        [[12, 0], [0, 12]],
+        2,
+    )  # the factory writes eye × (10 + epoch)
+    assert run.epoch_confusion_matrix("train") is None
