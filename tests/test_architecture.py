@@ -48,6 +48,7 @@ LAYERS = {
     "prune.workflow": 3,
     "profile.run": 3,
     "inference": 3,
+    "studies": 3,
     "explain": 3,
     "ensemble": 3,
     "cli": 4,

@@ -55,6 +55,10 @@ def _options_class():
         )
         threads: int = option(0, "CPU threads for torch (0 = torch's default)", minimum=0)
         output_dir: str = option("", "where to save the JSON and markdown results (default: see above)")
+        layers: bool = option(
+            False, "also print the per-layer table: output shape, parameters, trainable, MACs"
+        )
+        depth: int = option(0, "--layers: show modules down to this depth (0 = all)", minimum=0)
 
     return ProfileToolOptions
 
@@ -111,6 +115,16 @@ def _main(argv: list[str] | None = None) -> dict:
         result["compare"] = second.to_dict()
         text += "\n" + format_profile(second) + "\nComparison\n\n" + format_comparison(first, second)
         stem = f"{first_path.stem}-vs-{other_path.stem}"
+    if options.layers:
+        from ignite_cv.profile.layers import model_summary_text
+        from ignite_cv.weights import load_model
+
+        for path in paths:
+            model, card = load_model(path, device)
+            shape = (card.in_channels, *card.image_size)
+            text += f"\nLayers of {path.name}\n\n" + model_summary_text(
+                model, shape, max_depth=options.depth or None
+            )
     print(text, flush=True)
     out_dir = Path(options.output_dir) if options.output_dir else default_output_dir(first_path)
     try:

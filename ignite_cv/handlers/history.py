@@ -2,8 +2,9 @@
 
 Each row holds the run's epoch, the phase, the learning rate, the wall time of the epoch, and the
 scalar train and validation metrics (``train/loss``, ``val/accuracy``, ...). Per-class vectors are
-stored as lists. A row is appended (flushed and fsynced) in one write — on the run's background
-writer when one is given, in order with the checkpoints, so the fsync does not hold up training; a
+stored as lists, the validation confusion matrix (up to ``MAX_MATRIX_CLASSES`` classes) as a list of
+rows. A row is appended (flushed and fsynced) in one write — on the run's background writer when one
+is given, in order with the checkpoints, so the fsync does not hold up training; a
 line cut short by a kill is ignored when reading, and :meth:`MetricsHistory.truncate`, which a
 resumed run calls first, rewrites the file atomically without it and without rows after the resumed
 epoch.
@@ -47,7 +48,7 @@ class MetricsHistory:
 
     def append(self, row: dict) -> None:
         """Add one epoch's row (one write, flushed and fsynced; by the writer, if there is one)."""
-        clean = {k: _jsonable(v) for k, v in row.items() if k != "val/confusion_matrix"}
+        clean = {k: _jsonable(v) for k, v in row.items() if not _large_matrix(k, v)}
         self.writer.submit(_append_line, self.path, json.dumps(clean) + "\n")
 
     def truncate(self, last_epoch: int) -> None:
@@ -56,6 +57,14 @@ class MetricsHistory:
 
     def _write(self, rows: list[dict]) -> None:
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+#: Confusion matrices of up to this many classes are kept in the history (k² integers per epoch).
+MAX_MATRIX_CLASSES = 50
+
+
+def _large_matrix(key: str, value: Any) -> bool:
+    return key.endswith("confusion_matrix") and len(value) > MAX_MATRIX_CLASSES
 
 
 def _append_line(path: Path, line: str) -> None:

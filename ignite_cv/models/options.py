@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ignite_cv.models.init import INIT_DISTRIBUTIONS, INIT_SCHEMES
 from ignite_cv.utils.options import option
 
 MODES = ("scratch", "extract", "finetune")
@@ -22,6 +23,18 @@ TRANSFER_ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "alexnet", "alexne
 @dataclass
 class ModelOptions:
     model: str = option("tinyvgg", "architecture name from the model registry", choices=ARCHITECTURES)
+    init: str = option(
+        "default",
+        "initial weights of the conv/linear layers that train from random weights: default (PyTorch's), "
+        "kaiming (He: std = sqrt(2/fan_in)), xavier (Glorot: std = sqrt(2/(fan_in+fan_out))); biases zero, "
+        "BatchNorm untouched; pretrained weights then overwrite what they cover",
+        choices=INIT_SCHEMES,
+    )
+    init_distribution: str = option(
+        "normal",
+        "--init kaiming|xavier: a normal or a uniform distribution with that std",
+        choices=INIT_DISTRIBUTIONS,
+    )
 
 
 @dataclass

@@ -43,11 +43,13 @@ from ignite_cv.handlers.tensorboard import ValidationImageGrid
 from ignite_cv.metrics import MATRIX_METRICS, evaluation_metrics, scalar_metrics
 from ignite_cv.models import build_model, model_arg_names
 from ignite_cv.models.freezing import check_mode, set_train_mode
+from ignite_cv.models.init import initialize
 from ignite_cv.models.options import TransferOptions
 from ignite_cv.phases import plan_phases
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
+from ignite_cv.profile.layers import model_summary_text
 from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
@@ -72,6 +74,8 @@ from ignite_cv.weights import ModelCard, load_model
 
 #: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
 STATS_CACHE = ".stats-cache"
+#: The per-layer model table in the run folder.
+MODEL_SUMMARY = "model_summary.txt"
 
 
 def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | None:
@@ -106,7 +110,9 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, ho
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
     try:
-        train(config, engines, output, state, lambda: time.perf_counter() - started, on_phase_end, hooks)
+        summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
+        elapsed = lambda: time.perf_counter() - started  # noqa: E731
+        train(config, engines, output, state, elapsed, on_phase_end, (summary_hook, *hooks))
     finally:
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
@@ -199,6 +205,7 @@ def _build_model(config, data: DataBundle, task: ClassificationTask, normalizati
     }
     arch_args = {k: list(v) if isinstance(v, tuple) else v for k, v in arch_args.items()}
     model = build_model(config.model, data.channels, data.image_size, task.num_outputs, **arch_args)
+    initialize(model, config.init, config.init_distribution)  # before pretrained weights overwrite theirs
     if isinstance(config, TransferOptions):
         check_mode(model, config.mode, config.weights, config.unfreeze)
         if config.mode != "scratch" and config.weights == "none":
@@ -318,6 +325,21 @@ class LastCheckpoint(PhaseHook):
 
     def attach(self, parts: LoopParts, run: PhaseRun) -> list:
         run.trainer.add_event_handler(Events.EPOCH_COMPLETED, self.checkpoint)
+        return []
+
+
+class ModelSummary(PhaseHook):
+    """``model_summary.txt``: the per-layer table (shapes, parameters, trainable or frozen, MACs) of the
+    model as the first phase trains it (after its freezing)."""
+
+    def __init__(self, output: RunOutput, input_shape: tuple[int, ...]) -> None:
+        self.output, self.input_shape = output, input_shape
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        if self.output.writes and not (self.output.path / MODEL_SUMMARY).exists():
+            self.output.folder.write_text(
+                MODEL_SUMMARY, model_summary_text(unwrap(parts.model), self.input_shape)
+            )
         return []
 
 

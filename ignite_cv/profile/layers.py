@@ -6,7 +6,7 @@ Why not torchinfo: it handles our models (pruned ones too), but its multiply-add
 the MACs every other ignite_cv tool reports (it counts a BatchNorm as its parameter count and skips
 pooling and activations: TinyVGG 11.08M vs 11.30M), and it has not been released since 2023-05. The
 MACs here come from torch-pruning's layer-wise counter — the counter behind
-:func:`ignite_cv.pruning.count_macs_params`, already a core dependency — so the table's total is the
+:func:`ignite_cv.profile.model.count_macs_params`, already a core dependency — so the table's total is the
 figure ``tools/profile.py`` and ``tools/prune.py`` print. Names, types and output shapes come from one
 forward pass with forward hooks; parameters and trainable state from the modules themselves.
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ignite_cv.model_summary import format_layer_table, layer_table, model_summary_text
 from ignite_cv.models import build_model
 from ignite_cv.models.freezing import freeze_backbone, unfreeze_last
-from ignite_cv.pruning import count_macs_params, prune
+from ignite_cv.profile.layers import format_layer_table, layer_table, model_summary_text
+from ignite_cv.profile.model import count_macs_params
+from ignite_cv.prune.core import prune
 from ignite_cv.utils.modules import count_params
 
 CASES = [
