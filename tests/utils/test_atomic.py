@@ -15,3 +15,39 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path):
         write_atomic(target, crash)
     assert target.read_text().strip().endswith("}") and '"epoch": 1' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_reports_figures_and_the_statistics_cache_are_written_through_this_module(tmp_path, monkeypatch):
+    import os
+
+    import numpy as np
+    import torch
+
+    from ignite_cv.config import TrainConfig
+    from ignite_cv.figures import save_figure, text_figure
+    from ignite_cv.pipeline.normalize import resolve_normalization
+    from ignite_cv.report import write_test_report
+    from ignite_cv.utils import atomic
+
+    renamed: list[str] = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        assert "atomic.py" in __import__("traceback").extract_stack()[-2].filename  # called from atomic
+        renamed.append(os.path.basename(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", spy)
+    y = np.array([0, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    write_test_report(tmp_path / "report", y, probs, ["a", "b"])
+    save_figure(text_figure("x"), tmp_path / "fig.png")
+    batches = lambda: iter([torch.randint(0, 256, (8, 1, 4, 4), dtype=torch.uint8)])  # noqa: E731
+    resolve_normalization(TrainConfig(normalize="meanstd"), 1, batches, "f" * 64, tmp_path / "cache")
+    written = {p.name for p in (tmp_path / "report").iterdir()} | {"fig.png"}
+    written |= {p.name for p in (tmp_path / "cache").iterdir()}
+    assert set(renamed) == written
+    assert {"report.json", "confusion_matrix.png", "fig.png"} <= set(renamed)
+    assert any(
+        name.startswith("meanstd") or name.endswith(".json") for name in os.listdir(tmp_path / "cache")
+    )
