@@ -20,19 +20,6 @@ BAR = 0.9
 TEST_IMAGES = 24
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _small_fast_cpu_ops():
-    """One thread: these tensors are too small to share, and on a busy 2-core machine two OpenMP threads
-    waiting at barriers made training ~20x slower (100 s instead of 5 s). Subnormals flushed to zero: nets
-    trained to near-zero loss produce them, and they run several times slower on CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
-    torch.set_num_threads(threads)
-
-
 def _tinyvgg() -> nn.Module:
     torch.manual_seed(1)
     return build_model("tinyvgg", 1, (SIZE, SIZE), 1, hidden_units=16)  # two classes: one logit, grey
