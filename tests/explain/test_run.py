@@ -73,7 +73,7 @@ def test_an_extract_mode_checkpoint_is_explained(tmp_path):
     card = meanstd_card("resnet18", 1, 32, ["NORMAL", "PNEUMONIA"])
     save_checkpoint(tmp_path / "extract.safetensors", model, card)
     images = _images(tmp_path / "imgs", ["PNEUMONIA"], per_class=3, mode="L")
-    for method in ("gradcam", "scorecam"):
+    for method in ("gradcam", "gradcam++"):
         out = tmp_path / f"out-{method}"
         options = ExplainOptions(method=method, class_choice="true")
         summary = explain_checkpoint(tmp_path / "extract.safetensors", out, options, [str(images)], say=str)
