@@ -66,7 +66,7 @@ def check_output_dir(path: str | Path) -> Path:
 def write_png(path: Path, picture: np.ndarray) -> None:
     """uint8 ``(H, W, 3)`` as a PNG, atomically."""
     with atomic_path(path) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG")
+        Image.fromarray(picture).save(tmp, format="PNG", compress_level=1)  # 3x faster than 6, ~1.3x larger
 
 
 class ExplanationFolder:

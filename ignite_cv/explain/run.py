@@ -181,8 +181,8 @@ def _explain(
     for first in range(0, len(inputs.items), options.batch_size):
         positions = range(first, min(first + options.batch_size, len(inputs.items)))
         images, kept = _decode_batch(prepare, inputs, positions, skipped)
-        progress.update(positions.stop)
         if images is None:
+            progress.update(positions.stop)
             continue
         if folder is None:
             folder = ExplanationFolder(output)
@@ -227,6 +227,7 @@ def _explain(
                 grid_maps.append(cam_maps[i])
                 true = "" if item.label is None else f" / true {names[item.label]}"
                 grid_titles.append(f"{title}{true}")
+        progress.update(positions.stop)
     progress.close()
     if folder is None:
         raise UserError(

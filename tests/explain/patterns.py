@@ -1,11 +1,13 @@
 """Test helpers: a data set whose class is decided by a small pattern at a known place, a small ResNet,
 a plain training loop, and hand-made checkpoints.
 
-Images are ``SIZE``×``SIZE`` noise in [0, 0.5] with a bright 5×5 pattern in one quadrant (its place is
-known) and, in every image, a bright 3×3 square in another quadrant: a decoy as bright as the pattern that
-says nothing about the class, so a map that merely follows brightness points at the decoy about half of the
-time. Class 0 has no pattern (the square only), class 1 a "+" and class 2 (in three-class sets) an "×":
-a class with a pattern is recognised by its presence, as a lesion is, so its evidence is the pattern.
+Images are ``SIZE``×``SIZE`` noise in [0, 0.5] with a bright 5×5 pattern (9 pixels at 1.0) in one quadrant
+(its place is known) and, in every image, a bright filled 4×4 square (16 pixels at 1.0) in another quadrant:
+a decoy brighter than the pattern that says nothing about the class, so a map that merely follows brightness
+points at the decoy rather than at the pattern. Class 0 has no pattern (the square only), class 1 a "+" and
+class 2 (in three-class sets) an "×": a class with a pattern is recognised by its presence, as a lesion is,
+so its evidence is the pattern. (Two classes with a pattern each at its own place let a two-class model
+learn one pattern and read the other class off its absence, whose map can point nowhere.)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PLUS[K // 2, :] = 1
 PLUS[:, K // 2] = 1
 CROSS = ((torch.eye(K) + torch.eye(K).flip(1)) > 0).float()
 SQUARE = torch.zeros(K, K)
-SQUARE[1:4, 1:4] = 1
+SQUARE[:4, :4] = 1
 #: Normalization of the generated images (mean and std of the noise-and-pattern pixels, roughly).
 MEAN, STD = 0.3, 0.3
 

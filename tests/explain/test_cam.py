@@ -38,8 +38,8 @@ SETUPS = {"tinyvgg": (_tinyvgg, 2, 1), "resnet": (_resnet, 3, 3)}
 def trained() -> dict:
     models = {}
     for name, (make, classes, channels) in SETUPS.items():
-        x, y, _ = pattern_images(384, classes, channels, seed=0)
-        models[name] = train(make(), x, y, epochs=4, lr=3e-3)
+        x, y, _ = pattern_images(512, classes, channels, seed=0)
+        models[name] = train(make(), x, y, epochs=5, lr=3e-3)
     return models
 
 
