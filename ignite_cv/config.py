@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ignite_cv.data.options import DataOptions
+from ignite_cv.explain.options import ExplainOptions
 from ignite_cv.models.options import OPTIMIZERS, ModelOptions
 from ignite_cv.pipeline.options import PipelineOptions
 from ignite_cv.profile.options import ProfileOptions
@@ -157,6 +158,7 @@ class RunOptions:
 
 @dataclass
 class TrainConfig(
+    ExplainOptions,
     PruneAfterOptions,
     ProfileOptions,
     RunOptions,

@@ -50,6 +50,7 @@ LAYERS = {
     "inference": 3,
     "studies": 3,
     "explain": 3,
+    "explain.options": 1,
     "ensemble": 3,
     "cli": 4,
 }

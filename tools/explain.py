@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.list_layers:
-        from ignite_cv.explain.run import load_checkpoint
+        from ignite_cv.weights import load_model
 
-        model, card = load_checkpoint(args.checkpoint, resolve_device(args.device))
+        model, card = load_model(args.checkpoint, resolve_device(args.device))
         print(describe_layers(model, card))
         return None
     if not args.output:

@@ -29,6 +29,7 @@ from ignite_cv.explain.progress import ImageProgress
 from ignite_cv.explain.render import cam_grid_figure, enlarged_overlay, heat_map, titled, to_hwc
 from ignite_cv.figures import save_figure
 from ignite_cv.utils.errors import UserError
+from ignite_cv.weights import load_model
 
 #: The grid shows at most this many images (all of them are in the per-image folders).
 GRID_IMAGES = 32
@@ -57,14 +58,6 @@ class DatasetInput:
     split: str = "test"
     limit: int = 0
     seed: int = 0
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """``ignite_cv.weights.load_model`` with pruned models' rebuild hook registered."""
-    import ignite_cv.pruning  # noqa: F401  (registers the rebuild hook that replays a pruning history)
-    from ignite_cv.weights import load_model
-
-    return load_model(path, device)
 
 
 def describe_layers(model, card) -> str:
@@ -120,7 +113,7 @@ def explain_checkpoint(
         raise UserError("pass images (files, folders, zips) or --dataset, not both", "choose one")
     check_output_dir(output)
     device = resolve_device(options.device)
-    model, card = load_checkpoint(checkpoint, device)
+    model, card = load_model(checkpoint, device)
     prepare = CardInput(card, device)
     layer = resolve_target_layer(model, options.target_layer, prepare.input_shape)
     check_feature_layers(model, options.feature_layers)

@@ -56,7 +56,12 @@ class WeightGradientHistograms:
         trainer.add_event_handler(Events.EPOCH_STARTED, self._start)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, self._finish)
         trainer.add_event_handler(Events.COMPLETED, lambda _: self._remove_hooks())
-        trainer.add_event_handler(Events.EXCEPTION_RAISED, lambda *_: self._remove_hooks())
+        # An EXCEPTION_RAISED handler replaces Ignite's re-raise: release the hooks, then raise it on.
+        trainer.add_event_handler(Events.EXCEPTION_RAISED, self._on_exception)
+
+    def _on_exception(self, engine: Engine, error: BaseException) -> None:
+        self._remove_hooks()
+        raise error
 
     def _epoch(self, engine: Engine) -> int:
         return int(self.epoch_fn()) if self.epoch_fn is not None else engine.state.epoch

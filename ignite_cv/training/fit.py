@@ -225,6 +225,7 @@ def _build_model(config, data: DataBundle, task: ClassificationTask, normalizati
         image_size=list(data.image_size),
         num_outputs=task.num_outputs,
         normalization=normalization,
+        extra={"center_crop": config.center_crop},
     )
     return model, card
 
@@ -343,6 +344,23 @@ class ModelSummary(PhaseHook):
         return []
 
 
+class Histograms(PhaseHook):
+    """``--log-histograms N``: per-layer weight and gradient-norm histograms every N epochs (rank 0)."""
+
+    def __init__(self, config, output: RunOutput) -> None:
+        self.every, self.output = config.log_histograms, output
+
+    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
+        if self.every > 0 and self.output.board is not None:
+            from ignite_cv.handlers.histograms import WeightGradientHistograms
+
+            histograms = WeightGradientHistograms(
+                unwrap(parts.model), self.output.board.writer, self.every, lambda: parts.timeline.epoch
+            )
+            histograms.attach(run.trainer)
+        return []
+
+
 class TrainingStates(PhaseHook):
     """A resumable training state after each epoch (attached after evaluation and the
     checkpoints, so it records them) and every ``--checkpoint-every`` iterations; never one whose loss
@@ -415,6 +433,7 @@ def train(
         LastCheckpoint(engines.checkpoints["last"]),
         TrainingStates(config, output, engines.checkpoints, elapsed),
         RunProfile(config, output),
+        Histograms(config, output),
         *extra_hooks,
     ]
     try:
@@ -476,9 +495,28 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     }
     if not output.writes:
         return None
-    summary["report"] = output.write_report(
-        labels, scores.softmax(dim=1), bundle.class_names, images, parts.timeline.epoch
-    )
+    probs = scores.softmax(dim=1)
+    summary["report"] = output.write_report(labels, probs, bundle.class_names, images, parts.timeline.epoch)
+    if config.explain == "report" and images is not None:
+        from ignite_cv.explain.report_cams import write_report_cams  # the CAM library loads only here
+
+        cams = write_report_cams(
+            model.model,
+            model.card,
+            images,
+            labels,
+            probs,
+            output.folder.report,
+            method=config.explain_method,
+            count=config.explain_images,
+            seed=config.seed,
+            tb_writer=output.board.writer,
+            global_step=parts.timeline.epoch,
+            target_layer=config.explain_layer,
+        )
+        summary["explain"] = cams
+        if "skipped" in cams:
+            say(f"report CAMs: {cams['skipped']}")
     if config.prune_after > 0:
         summary["pruning"] = prune_after_training(
             unwrap(model.model),

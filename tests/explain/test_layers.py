@@ -40,7 +40,7 @@ def test_an_image_too_small_for_any_4x4_map_takes_the_largest_map():
 
 
 def test_a_pruned_model_keeps_its_layer_names_with_fewer_channels():
-    import ignite_cv.pruning as pruning
+    import ignite_cv.prune.core as pruning
 
     torch.manual_seed(0)
     model = build_model("tinyvgg", 3, (32, 32), 4, hidden_units=16).eval()

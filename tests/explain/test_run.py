@@ -9,14 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-import ignite_cv.pruning as pruning
+import ignite_cv.prune.core as pruning
 from ignite_cv.explain.cam import compute_cams
 from ignite_cv.explain.outputs import read_maps
 from ignite_cv.explain.preprocess import CardInput
-from ignite_cv.explain.run import ExplainOptions, describe_layers, explain_checkpoint, load_checkpoint
+from ignite_cv.explain.run import ExplainOptions, describe_layers, explain_checkpoint
 from ignite_cv.models import build_model
 from ignite_cv.models.freezing import freeze_backbone
 from ignite_cv.utils.errors import UserError
+from ignite_cv.weights import load_model
 from tests.explain.patterns import meanstd_card, save_checkpoint
 
 
@@ -133,7 +134,7 @@ def test_list_layers_marks_the_auto_choice(tmp_path):
         build_model("tinyvgg", 1, (28, 28), 3, hidden_units=4),
         meanstd_card("tinyvgg", 1, 28, ["a", "b", "c"], hidden_units=4),
     )
-    model, card = load_checkpoint(tmp_path / "m.safetensors")
+    model, card = load_model(tmp_path / "m.safetensors")
     text = describe_layers(model, card)
     assert text.splitlines()[0] == "layers of tinyvgg with a feature map at 28×28 px:"
     assert "  block2 (4×7×7)   <- auto" in text.splitlines()

@@ -89,3 +89,26 @@ def test_hooks_exist_only_during_a_logged_epoch_and_frozen_parameters_have_no_gr
 def test_every_must_be_positive():
     with pytest.raises(UserError, match="--log-histograms must be >= 1"):
         WeightGradientHistograms(nn.Linear(1, 1), RecordingWriter(), every=0)
+
+
+def test_an_error_in_training_still_propagates_and_releases_the_hooks(tmp_path):
+    import pytest
+    import torch
+    from ignite.engine import Engine
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ignite_cv.handlers.histograms import WeightGradientHistograms
+
+    model = torch.nn.Linear(2, 1)
+
+    def step(engine, batch):
+        model(torch.ones(1, 2)).sum().backward()
+        raise RuntimeError("boom in step")
+
+    trainer = Engine(step)
+    writer = SummaryWriter(str(tmp_path))
+    WeightGradientHistograms(model, writer, every=1).attach(trainer)
+    with pytest.raises(RuntimeError, match="boom in step"):
+        trainer.run([0], max_epochs=1)
+    writer.close()
+    assert all(not p._backward_hooks for p in model.parameters())
