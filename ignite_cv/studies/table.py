@@ -172,8 +172,11 @@ def distinguishing_fields(
     for name in fields:
         if name in within:
             continue
-        refined = [key + (label_part(c, name),) for key, c in zip(keys, configs)]
-        differs = len({label_part(c, name) for c in configs}) > 1
+        parts = [label_part(c, name) for c in configs]
+        if any(parts == [label_part(c, other) for c in configs] for other in chosen):
+            continue  # shown as one part with a field already chosen (mode and unfreeze)
+        refined = [key + (part,) for key, part in zip(keys, parts)]
+        differs = len(set(parts)) > 1
         if len(set(refined)) > len(set(keys)) or (name in AXES and differs):
             chosen.append(name)
             keys = refined

@@ -46,12 +46,13 @@ def write_run(
     accuracy: float = 0.8,
     unfrozen_blocks: Sequence[int | None] | None = None,
     params: tuple[int, int] = (1000, 1000),
-    val_confusion: bool = False,
+    val_confusion: bool = True,
     seed: int = 0,
 ) -> Path:
     """A run folder. ``phases``: (name, epochs); ``metrics``: the validation/test scalars besides loss
     and accuracy; ``unfrozen_blocks``: per phase (``None``: a plain phase without that entry);
-    ``params``: (total, trainable of the last phase); ``finished=False`` writes no summary/report."""
+    ``params``: (total, trainable of the last phase); ``finished=False`` writes no summary/report;
+    ``val_confusion``: store each epoch's validation confusion matrix, as real runs do."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -113,6 +114,7 @@ def write_run(
         "world_size": 1,
         "data": {"train": 100, "val": 20, "test": n, "skipped": 0},
         "report": str(folder / "report"),
+        "explain": {"method": "gradcam", "files": ["cams_wrong.png", "cams_correct.png"]},
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "report").mkdir()

@@ -66,13 +66,25 @@ def test_compare_real_runs_with_synthetic_ones(real_study, tmp_path):
     assert notes == [NO_EPOCH_CONFUSION.format(split="training", key="train/confusion_matrix")]
 
 
-def test_without_stored_validation_matrices_the_note_says_so(real_study, tmp_path):
-    result = compare_runs([real_study], tmp_path / "out")
+def test_without_stored_validation_matrices_the_note_says_so(tmp_path):
+    runs = [
+        write_run(tmp_path / "runs" / name, recipe_config(name), val_confusion=False)
+        for name in ("tinyvgg", "mlp")
+    ]
+    result = compare_runs(runs, tmp_path / "out")
     assert [n for n in result.notes if n.startswith("confusion matrices:")] == [
         NO_EPOCH_CONFUSION.format(split="training", key="train/confusion_matrix"),
         NO_EPOCH_CONFUSION.format(split="validation", key="val/confusion_matrix"),
     ]
     assert not (tmp_path / "out" / "confusion_matrices_val.png").exists()
+
+
+def test_real_runs_store_validation_matrices(real_study, tmp_path):
+    result = compare_runs([real_study], tmp_path / "out")
+    assert [n for n in result.notes if n.startswith("confusion matrices:")] == [
+        NO_EPOCH_CONFUSION.format(split="training", key="train/confusion_matrix")
+    ]
+    assert (tmp_path / "out" / "confusion_matrices_val.png").exists()
     assert result.fields[0] == "model"  # tinyvgg vs mlp
     assert result.labels == ["tinyvgg", "mlp"]
 

@@ -25,8 +25,11 @@ def test_real_run_folders_are_read(real_study):
     assert run.unfrozen_blocks is None  # a plain run has no backbone/head split
     epochs, values = run.series("val/accuracy")
     assert epochs == [1, 2] and values == [r["val/accuracy"] for r in run.history]
-    assert run.epoch_confusion_matrix("val") is None  # today's metrics.jsonl stores none
-    assert run.epoch_confusion_matrix("train") is None
+    best = max(run.history, key=lambda r: r["val/accuracy"])
+    matrix, epoch = run.epoch_confusion_matrix("val")
+    assert matrix == best["val/confusion_matrix"] and epoch == best["epoch"]
+    assert sum(map(sum, matrix)) == summary["data"]["val"]
+    assert run.epoch_confusion_matrix("train") is None  # training matrices are not stored
 
 
 def test_factory_writes_what_real_runs_hold(real_study, tmp_path):
