@@ -10,7 +10,7 @@ for training from scratch instead (AdamW 2e-3, one cycle, the data's own statist
     python recipes/resnet_finetune.py --dataset folder --data-root my_images/ --epochs 90
     python recipes/resnet_finetune.py --mode extract --dataset folder --data-root images.zip
     python recipes/resnet_finetune.py --weights none --mode scratch --dataset npz --data-root x.npz
-    python recipes/resnet_finetune.py --weights W.safetensors --warmup-epochs 30 --finetune-epochs 90 \
+    python recipes/resnet_finetune.py --weights W.safetensors --warmup-epochs 30 --finetune-epochs 90 \\
         --finetune-optimizer sgd --finetune-lr 1e-4 --finetune-patience 20 --dataset folder --data-root d/
 """
 

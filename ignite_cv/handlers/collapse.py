@@ -18,8 +18,8 @@ from ignite.engine import Engine, Events
 COLLAPSE_EPOCHS = 3
 
 COLLAPSE_HINT = (
-    "likely causes: the learning rate (try another --lr, e.g. 10x lower or higher, or --scheduler "
-    "onecycle) or class imbalance (try --class-weights balanced, --sampler balanced or --loss focal)"
+    "likely causes: the learning rate (try --lr 10x lower or higher) or class imbalance (try "
+    "--class-weights balanced, --sampler balanced or --loss focal)"
 )
 
 
@@ -65,8 +65,8 @@ class CollapseWarning:
         f1 = evaluator.state.metrics.get("f1_macro")
         f1_text = f", macro F1 {float(f1):.3f}" if f1 is not None else ""
         self.say(
-            f"warning: for {self.streak} epochs every validation prediction has been "
-            f"{self.class_names[only]!r} (accuracy {share:.3f} = its share{f1_text}): the model has "
+            f"warning: for {self.streak} epochs every validation prediction has been a single class "
+            f"(now {self.class_names[only]!r}: accuracy {share:.3f} = its share{f1_text}): the model has "
             f"collapsed onto one class; {COLLAPSE_HINT}"
         )
 

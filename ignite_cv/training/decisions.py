@@ -7,8 +7,8 @@
   (:mod:`ignite_cv.inference.decision` reads it): ``positive_class``, a fixed ``threshold``,
   ``center_crop``.
 * :func:`decide_threshold` is ``--threshold``: a fixed number, or Youden's J on the validation
-  predictions of the model the run reports (never the test split); :func:`store_threshold` writes it
-  into that model's checkpoint.
+  predictions of the model the run reports (never the test split), written into that model's
+  checkpoint; :func:`at_threshold` is the summary's test metrics at it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ignite_cv.binary import fixed_threshold, youden_threshold
+from ignite_cv.binary import fixed_threshold, metrics_at_threshold, youden_threshold
 from ignite_cv.data.classes import class_counts, positive_last, reorder_classes
 from ignite_cv.data.splits import DataBundle
 from ignite_cv.evaluation import run_evaluation
@@ -80,22 +80,28 @@ def card_extra(config: Any, class_names: list[str]) -> dict[str, Any]:
 
 
 def decide_threshold(
-    config: Any, net, task, pipeline, device: torch.device, val_loader, step
+    config: Any, net, task, pipeline, device: torch.device, val_loader, step, store: Path | None = None
 ) -> float | None:
     """The decision threshold of a two-class run (None for several classes): ``--threshold``'s number,
-    or Youden's J on ``net``'s predictions of the validation split (every rank gets the same value)."""
+    or Youden's J on ``net``'s predictions of the validation split (every rank gets the same value),
+    written into the card of the checkpoint ``store`` (``net``'s file) when given."""
     if not task.binary:
         return None
-    fixed = fixed_threshold(config.threshold)
-    if fixed is not None:
-        return fixed
-    _, (scores, labels, _) = run_evaluation(net, task, pipeline, device, val_loader, step, keep_images=False)
-    threshold = youden_threshold(labels.numpy(), scores.softmax(dim=1)[:, 1].numpy())
-    say(f"threshold {threshold:.4g}: Youden's J on the validation split ({len(labels)} images)")
+    threshold = fixed_threshold(config.threshold)
+    if threshold is None:
+        _, (scores, labels, _) = run_evaluation(
+            net, task, pipeline, device, val_loader, step, keep_images=False
+        )
+        threshold = youden_threshold(labels.numpy(), scores.softmax(dim=1)[:, 1].numpy())
+        say(f"threshold {threshold:.4g}: Youden's J on the validation split ({len(labels)} images)")
+    if store is not None:
+        update_card(store, threshold=threshold)
     return threshold
 
 
-def store_threshold(checkpoint: Path | None, threshold: float | None) -> None:
-    """Write ``threshold`` into the card of ``checkpoint`` (the run's reported model), when both exist."""
-    if checkpoint is not None and threshold is not None:
-        update_card(checkpoint, threshold=threshold)
+def at_threshold(labels: torch.Tensor, scores: torch.Tensor, threshold: float | None) -> dict:
+    """Two classes: ``{"test_at_threshold": metrics}`` of ``(N, 2)`` class scores at ``threshold``."""
+    if threshold is None:
+        return {}
+    positive = scores.softmax(dim=1)[:, 1].numpy()
+    return {"test_at_threshold": metrics_at_threshold(labels.numpy(), positive, threshold)}

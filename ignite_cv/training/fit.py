@@ -29,7 +29,6 @@ from ignite.handlers import Checkpoint
 from ignite.utils import manual_seed
 from torch import nn
 
-from ignite_cv.binary import metrics_at_threshold
 from ignite_cv.data.classes import class_counts
 from ignite_cv.data.placement import make_loader, place_data, training_batches
 from ignite_cv.data.sources import load_data
@@ -57,11 +56,11 @@ from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask, task_from_config
 from ignite_cv.training.decisions import (
+    at_threshold,
     card_extra,
     check_watched_metrics,
     decide_threshold,
     put_positive_last,
-    store_threshold,
 )
 from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
 from ignite_cv.training.resume import (
@@ -451,11 +450,10 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     parts.best.restore()
     best_file = top_checkpoint_path(engines.checkpoints["best"])
     net = load_model(best_file, parts.device)[0] if best_file is not None else model.model
+    store = best_file if output.writes else None  # the reported model's card gets the threshold
     threshold = decide_threshold(
-        config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step
+        config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step, store
     )
-    if output.writes:
-        store_threshold(best_file, threshold)
     test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, net)
     total = count_params(model.model)[0]
     trainable = trained_parameters(plan_phases(config, unwrap(model.model)), unwrap(model.model))
@@ -470,7 +468,7 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
         "wall_time_s": round(elapsed_s, 2),
         "params": {"total": total, "trainable": trainable},
         "threshold": threshold,
-        **_at_threshold(labels, scores, threshold),
+        **at_threshold(labels, scores, threshold),
         "phases": parts.phase_results,
         "world_size": idist.get_world_size(),
         "data": {
@@ -507,17 +505,6 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     )
     say(f"run folder: {output.path}")
     return summary
-
-
-def _at_threshold(labels: torch.Tensor, scores: torch.Tensor, threshold: float | None) -> dict:
-    """Two classes: the test metrics at the decision threshold, for the summary."""
-    if threshold is None:
-        return {}
-    return {
-        "test_at_threshold": metrics_at_threshold(
-            labels.numpy(), scores.softmax(dim=1)[:, 1].numpy(), threshold
-        )
-    }
 
 
 def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, net: nn.Module):

@@ -30,10 +30,18 @@ def test_three_collapsed_validations_in_a_row_warn_once_with_the_causes_and_flag
     said, warning = _evaluations([ALL_PNEUMONIA] * 5)
     assert len(said) == 1 and warning.warned_at == 3
     line = said[0]
-    assert "every validation prediction has been 'pneumonia'" in line and "accuracy 0.750 = its share" in line
+    assert (
+        "every validation prediction has been a single class (now 'pneumonia': accuracy 0.750 = its share"
+        in line
+    )
     for flag in ("--lr", "--class-weights balanced", "--sampler balanced", "--loss focal"):
         assert flag in line
     assert "\n" not in line
+
+
+def test_a_model_flipping_from_one_class_to_the_other_is_still_collapsed():
+    said, _ = _evaluations([[[25, 0], [75, 0]], [[25, 0], [75, 0]], ALL_PNEUMONIA])
+    assert len(said) == 1 and "(now 'pneumonia'" in said[0]
 
 
 def test_a_validation_that_predicts_both_classes_resets_the_count():
