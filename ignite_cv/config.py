@@ -16,17 +16,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ignite_cv.data.options import DataOptions
+from ignite_cv.binary import DecisionOptions
+from ignite_cv.data.options import DataOptions, SamplerOptions
+from ignite_cv.defaults import resolve_defaults
 from ignite_cv.explain.options import ExplainOptions
-from ignite_cv.models.options import OPTIMIZERS, ModelOptions
+from ignite_cv.models.options import OPTIMIZERS, SCHEDULERS, ModelOptions
 from ignite_cv.pipeline.options import PipelineOptions
 from ignite_cv.profile.options import ProfileOptions
 from ignite_cv.prune.options import PruneAfterOptions
+from ignite_cv.task import LossOptions
 from ignite_cv.utils.options import option, parse_options
 
 C = TypeVar("C", bound="TrainConfig")
 
-SCHEDULERS = ("plateau", "cosine", "step", "onecycle", "none")
 AMP = ("none", "bf16", "fp16")
 
 
@@ -56,15 +58,32 @@ class LRScheduleOptions:
         0.0, "linear warm-up from lr/10 to lr over this many epochs (not for onecycle)", minimum=0.0
     )
     step_size: int = option(10, "epochs between LR decays (--scheduler step)", minimum=1)
-    gamma: float = option(0.1, "LR decay factor (--scheduler step and plateau)", minimum=1e-12, maximum=1.0)
+    gamma: float = option(0.1, "LR decay factor (--scheduler step)", minimum=1e-12, maximum=1.0)
+    plateau_monitor: str = option(
+        "loss",
+        "--scheduler plateau: the validation metric it watches, on its own (early stopping and the best "
+        "model follow --monitor); 'loss' or any validation metric name",
+    )
+    plateau_mode: str = option(
+        "auto",
+        "--scheduler plateau: whether --plateau-monitor should fall or rise (auto: min for loss, else max)",
+        choices=("auto", "max", "min"),
+    )
+    plateau_factor: float = option(
+        0.1, "--scheduler plateau: LR multiplier at each decay", minimum=1e-12, maximum=1.0
+    )
     plateau_patience: int = option(
-        3, "evaluations without improvement before the LR decays (--scheduler plateau)", minimum=0
+        3, "--scheduler plateau: evaluations without improvement before the LR decays", minimum=0
     )
 
 
 @dataclass
 class OptimOptions(LRScheduleOptions, BatchOptions, OptimizerOptions):
-    epochs: int = option(10, "maximum number of training epochs", minimum=1)
+    epochs: int = option(
+        10,
+        "maximum number of training epochs, of all phases together (finetune: warm-up + fine-tuning)",
+        minimum=1,
+    )
     lr: float = option(
         1e-3,
         "peak learning rate for a single process; under N processes keep it when the global batch is kept",
@@ -159,6 +178,9 @@ class RunOptions:
 @dataclass
 class TrainConfig(
     ExplainOptions,
+    DecisionOptions,
+    LossOptions,
+    SamplerOptions,
     PruneAfterOptions,
     ProfileOptions,
     RunOptions,
@@ -180,5 +202,6 @@ class TrainConfig(
 
 
 def parse_config(cls: type[C], argv: list[str] | None = None, description: str | None = None) -> C:
-    """Parse ``argv`` into the recipe config ``cls``: defaults ← ``--config FILE`` ← flags."""
-    return parse_options(cls, argv, description)
+    """Parse ``argv`` into the recipe config ``cls``: defaults ← ``--config FILE`` ← flags, then the
+    settings of the training's kind for what neither set (:func:`ignite_cv.defaults.resolve_defaults`)."""
+    return resolve_defaults(parse_options(cls, argv, description))

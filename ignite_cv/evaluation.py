@@ -28,6 +28,7 @@ import ignite.distributed as idist
 import torch
 
 from ignite_cv.config import ComputeOptions, DistributedOptions, SeedOptions
+from ignite_cv.data.classes import reorder_classes
 from ignite_cv.data.options import DataOptions
 from ignite_cv.data.placement import make_loader
 from ignite_cv.data.sources import load_data
@@ -74,6 +75,7 @@ def run_evaluation(
     loader,
     step: StepOptions | None = None,
     collect: bool = True,
+    keep_images: bool = True,
 ) -> tuple[dict, tuple | None]:
     """Evaluate ``model`` on ``loader`` (no augmentation) with the run's metrics; with ``collect``, also
     the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report.
@@ -84,7 +86,7 @@ def run_evaluation(
     evaluator = create_evaluator(
         model, task, pipeline, device, step or StepOptions(), evaluation_metrics(task, device)
     )
-    collector = PredictionCollector() if collect else None
+    collector = PredictionCollector(keep_images) if collect else None
     if collector is not None:
         collector.attach(evaluator)
     evaluator.run(loader)
@@ -139,6 +141,10 @@ def _evaluate_in_process(local_rank: int, path: Path, options: EvaluationOptions
                 f"note: evaluating at {data.image_size[0]}×{data.image_size[1]}; the model was trained at "
                 f"{card.image_size[0]}×{card.image_size[1]}"
             )
+    if list(data.class_names) != list(card.class_names) and sorted(data.class_names) == sorted(
+        card.class_names
+    ):
+        data = reorder_classes(data, card.class_names)  # e.g. a run's --positive-class moved one last
     if rank == 0 and list(data.class_names) != list(card.class_names):
         say(
             f"warning: the data's class names {_short(data.class_names)} differ from the checkpoint's "
@@ -215,6 +221,24 @@ def load_matching_data(options: EvaluationOptions, card):
     return data
 
 
+def stored_threshold(card) -> float | None:
+    """The decision threshold a two-class checkpoint's card stores (None: several classes).
+
+    Cards of ignite_cv runs keep the positive class at index 1 (:mod:`ignite_cv.data.classes`); a card
+    naming the other one would need its probabilities swapped, which no run writes: refused."""
+    from ignite_cv.inference.decision import DecisionRule
+
+    rule = DecisionRule.from_card(card)
+    if not rule.binary:
+        return None
+    if rule.positive_index != 1:
+        raise UserError(
+            f"the checkpoint's positive class {rule.positive_class!r} is not its class 1",
+            "re-save it with the positive class last, as ignite_cv runs do",
+        )
+    return rule.threshold
+
+
 def _check_input_size(model, card, channels: int, size, device: torch.device) -> None:
     """A model trained at another size may not take ``size`` images (a fixed-size classifier): one
     forward pass of a blank image tells, before any data is evaluated."""
@@ -271,6 +295,7 @@ def _write_results(
     )
     folder = RunFolder.create(target.parent, "evaluate", target.name).path  # never an existing folder
     names = list(card.class_names)
+    threshold = stored_threshold(card)
     report = write_test_report(
         folder,
         labels.numpy(),
@@ -278,6 +303,7 @@ def _write_results(
         names,
         images,
         split_name=split_name,
+        threshold=threshold,
     )
     per_class = {
         key: dict(zip(names, metrics[key].tolist()))
@@ -297,6 +323,7 @@ def _write_results(
         "per_class": per_class,
         "confusion_matrix": metrics["confusion_matrix"].tolist(),
         "report": report,
+        "threshold": threshold,
         "world_size": world,
         "wall_time_s": round(time.perf_counter() - start, 2),
         "output_dir": str(folder),

@@ -27,6 +27,7 @@ from ignite_cv.utils.atomic import atomic_open
 __all__ = [
     "confusion_matrix_figure",
     "image_grid_figure",
+    "precision_recall_figure",
     "roc_figure",
     "save_figure",
     "short_label",
@@ -144,6 +145,45 @@ def roc_figure(curves: dict[str, Any]) -> Figure:
             fontsize=8,
             transform=ax.transAxes,
         )
+    return fig
+
+
+def precision_recall_figure(
+    curve: dict[str, Any], positive: str, operating: dict[str, Any] | None = None
+) -> Figure:
+    """The precision-recall curve of ``positive`` from :func:`ignite_cv.binary.precision_recall`'s dict,
+    with the chance level (the positives' share) and, given ``operating`` (the metrics at the decision
+    threshold), the point where the model decides."""
+    fig = _new_figure(6.5, 6.0)
+    ax = fig.add_subplot()
+    n, positives = curve.get("n", 0), curve.get("positives", 0)
+    if n:
+        ax.axhline(
+            positives / n, linestyle="--", color="grey", linewidth=1, label=f"chance ({positives}/{n})"
+        )
+    ap = curve.get("average_precision")
+    if curve.get("recall"):
+        ax.step(curve["recall"], curve["precision"], where="post", linewidth=1.8, label=short_label(positive))
+    else:
+        ax.text(0.5, 0.5, "no precision-recall curve:\nthe labels hold no positive", ha="center")
+    if operating is not None and operating.get("ppv") is not None and math.isfinite(operating["ppv"]):
+        ax.plot(
+            [operating["sensitivity"]],
+            [operating["ppv"]],
+            marker="o",
+            color="red",
+            linestyle="none",
+            label=f"threshold {operating['threshold']:.3g}",
+        )
+    ap_text = "undefined" if ap is None else f"{ap:.4f}"
+    ax.set_title(f"Precision-recall of {short_label(positive)} (AP = {ap_text})")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("recall (sensitivity)")
+    ax.set_ylabel("precision (PPV)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
     return fig
 
 

@@ -2,7 +2,9 @@
 in TensorBoard.
 
 Everything is computed from the caller's ``(y_true, probs)`` for one split, so every number in the report
-comes from the same predictions: the predicted class is ``argmax(probs)`` (ties go to the lower index), the
+comes from the same predictions: the predicted class is ``argmax(probs)`` (ties go to the lower index) or,
+for two classes, the positive class (index 1) when ``probs[:, 1] >= threshold`` (default 0.5; the rule
+of :mod:`ignite_cv.inference.decision`), the
 ROC-AUC is :func:`ignite_cv.roc.roc_auc` (the function the training metric uses, so ``roc.json``'s
 ``"auc"`` equals the reported test ROC-AUC), and precision/recall/F1 are sklearn's
 ``classification_report(..., labels=range(C), zero_division=0)``.
@@ -15,12 +17,18 @@ Files written into ``out_dir`` (each atomically, through :mod:`ignite_cv.utils.a
 ``classification_report.json`` per-class precision, recall, f1, support; accuracy; macro/weighted avg
 ``classification_report.txt``  the same as a fixed-width table, plus the ROC-AUC line
 ``roc.json`` / ``roc.png``     :func:`ignite_cv.roc.roc_curves` (compact one-line JSON) and its plot
+``pr.json`` / ``pr.png``       two classes: :func:`ignite_cv.binary.precision_recall` of the positive
+                               class (average precision) and its plot, with the threshold's point
 ``most_confident_wrong.png``   up to ``max_wrong`` wrong predictions with the highest predicted-class
                                probability, titled ``"pred (p=0.97) / true"`` (names cut to 16
                                characters); when every prediction
                                is right, a placeholder image saying so (the file set stays fixed)
 ``report.json``                the summary returned by :func:`write_test_report`
 =============================  ====================================================================
+
+Two classes add, in ``report.json`` and the text table, the threshold and the metrics at it
+(:func:`ignite_cv.binary.metrics_at_threshold`: sensitivity, specificity, PPV, NPV, balanced accuracy)
+and the average precision.
 
 ``most_confident_wrong.png`` needs the images; with ``images=None`` it is not written (and a stale one from
 an earlier report in the same folder is removed, so the folder never shows another run's mistakes).
@@ -43,9 +51,11 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
 
+from ignite_cv.binary import DEFAULT_THRESHOLD, metrics_at_threshold, precision_recall
 from ignite_cv.figures import (
     confusion_matrix_figure,
     image_grid_figure,
+    precision_recall_figure,
     roc_figure,
     save_figure,
     short_label,
@@ -55,7 +65,7 @@ from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
 from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
 from ignite_cv.utils.errors import UserError
 
-__all__ = ["REPORT_FILES", "write_test_report"]
+__all__ = ["BINARY_REPORT_FILES", "REPORT_FILES", "write_test_report"]
 
 #: File names :func:`write_test_report` writes (``most_confident_wrong.png`` only when images are given).
 REPORT_FILES = (
@@ -68,6 +78,8 @@ REPORT_FILES = (
     "most_confident_wrong.png",
     "report.json",
 )
+#: What a two-class report writes besides :data:`REPORT_FILES`.
+BINARY_REPORT_FILES = ("pr.json", "pr.png")
 
 _WRONG_FILE = "most_confident_wrong.png"
 
@@ -113,6 +125,22 @@ def _most_confident_wrong(
     return wrong[order], confidence[order]
 
 
+_BINARY_KEYS = ("threshold", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy")
+
+
+def _binary_text(positive: str, metrics: dict[str, Any], average_precision: float | None) -> str:
+    def show(value: float | None) -> str:
+        return "undefined" if value is None or value != value else f"{value:.4f}"
+
+    return (
+        f"\npositive class {positive!r}, called at P >= {metrics['threshold']:.4g}: "
+        f"sensitivity {show(metrics['sensitivity'])}, specificity {show(metrics['specificity'])}, "
+        f"PPV {show(metrics['ppv'])}, NPV {show(metrics['npv'])}, "
+        f"balanced accuracy {show(metrics['balanced_accuracy'])}\n"
+        f"average precision: {show(average_precision)}\n"
+    )
+
+
 def write_test_report(
     out_dir: str | os.PathLike[str],
     y_true: np.ndarray | torch.Tensor,
@@ -123,6 +151,7 @@ def write_test_report(
     global_step: int = 0,
     split_name: str = "test",
     max_wrong: int = 16,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Write the report files for one split into ``out_dir`` (created) and optionally to TensorBoard.
 
@@ -131,10 +160,13 @@ def write_test_report(
     ``(N, C, H, W)`` (grey or RGB, before normalisation) or None. ``tb_writer``: a ``SummaryWriter``; the
     figures go to ``<split_name>/confusion_matrix``, ``<split_name>/roc`` and
     ``<split_name>/most_confident_wrong`` and the table to ``<split_name>/classification_report`` (text).
+    ``threshold``: two classes only, P(class 1) at and above which class 1 is predicted (None: 0.5).
 
     Returns the summary also written to ``report.json``: ``split``, ``n``, ``num_classes``, ``accuracy``,
     ``macro_f1``, ``weighted_f1``, ``roc_auc`` (NaN in the dict and null in the JSON when undefined),
-    ``roc_auc_average`` (``"binary"`` or ``"macro_ovr"``), ``num_wrong`` and ``files``.
+    ``roc_auc_average`` (``"binary"`` or ``"macro_ovr"``), ``num_wrong`` and ``files``; for two classes
+    also ``positive_class``, ``threshold``, ``sensitivity``, ``specificity``, ``ppv``, ``npv``,
+    ``balanced_accuracy`` and ``average_precision``.
     """
     y = to_label_array(y_true)
     p = to_prob_array(probs)
@@ -153,13 +185,17 @@ def write_test_report(
         )
     if images is not None and len(images) != y.shape[0]:
         raise ValueError(f"{len(images)} images for {y.shape[0]} labels")
+    binary = num_classes == 2
+    if threshold is not None and not binary:
+        raise ValueError("a decision threshold is for two classes")
+    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
 
     # Computed first: roc_curves also checks the label range, so a bad call writes nothing.
     curves = roc_curves(y, p, names)
     roc_value = float("nan") if curves["auc"] is None else float(curves["auc"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pred = p.argmax(axis=1)
+    pred = (p[:, 1] >= threshold).astype(np.int64) if binary else p.argmax(axis=1)
     n = int(y.shape[0])
 
     # Confusion matrix (rows = true class) — counts sum to n by construction.
@@ -179,6 +215,14 @@ def write_test_report(
         )
         + f"\nROC-AUC ({roc_kind}): {roc_value:.4f}\n"
     )
+    at_threshold: dict[str, Any] = {}
+    if binary:
+        at_threshold = metrics_at_threshold(y, p[:, 1], threshold)
+        pr = precision_recall(y, p[:, 1])
+        text += _binary_text(names[1], at_threshold, pr["average_precision"])
+        write_json_atomic(out / "pr.json", pr, strict=True, compact=True)
+        pr_fig = precision_recall_figure(pr, names[1], at_threshold)
+        save_figure(pr_fig, out / "pr.png")
     write_text_atomic(out / "classification_report.txt", text)
 
     # ROC.
@@ -220,13 +264,20 @@ def write_test_report(
         "roc_auc": roc_value,
         "roc_auc_average": curves["average"],
         "num_wrong": num_wrong,
-        "files": [f for f in REPORT_FILES if f != _WRONG_FILE or images is not None],
+        "files": [f for f in REPORT_FILES if f != _WRONG_FILE or images is not None]
+        + (list(BINARY_REPORT_FILES) if binary else []),
     }
+    if binary:
+        summary["positive_class"] = names[1]
+        summary.update({k: at_threshold[k] for k in _BINARY_KEYS})
+        summary["average_precision"] = pr["average_precision"]
     write_json_atomic(out / "report.json", summary, strict=True)
 
     if tb_writer is not None:
         tb_writer.add_figure(f"{split_name}/confusion_matrix", cm_fig, global_step, close=False)
         tb_writer.add_figure(f"{split_name}/roc", roc_fig, global_step, close=False)
+        if binary:
+            tb_writer.add_figure(f"{split_name}/precision_recall", pr_fig, global_step, close=False)
         if wrong_fig is not None:
             tb_writer.add_figure(f"{split_name}/most_confident_wrong", wrong_fig, global_step, close=False)
         # Indented lines render as a fixed-width code block in TensorBoard's markdown text tab.

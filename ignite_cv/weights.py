@@ -58,6 +58,15 @@ class ModelCard:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def update_card(path: str | Path, **extra: Any) -> ModelCard:
+    """Add ``extra`` to the card of the checkpoint at ``path`` (its weights unchanged), atomically;
+    returns the new card (e.g. the decision threshold chosen after training)."""
+    card = read_card(path)
+    card = ModelCard(**{**card.__dict__, "extra": {**card.extra, **extra}})
+    save_weights(path, read_tensors(path), card)
+    return card
+
+
 def state_dict_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """CPU, contiguous, unaliased copies: safetensors refuses tensors that share memory."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in unwrap(model).state_dict().items()}

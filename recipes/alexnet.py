@@ -6,10 +6,11 @@ python recipes/alexnet.py --dataset folder --data-root my_images/ --model alexne
 """
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
-from ignite_cv.models.options import TransferOptions
+from ignite_cv.models.options import PRETRAINED_SETTINGS, TransferOptions
 
 
 @dataclass
@@ -24,6 +25,8 @@ class AlexNetRecipe(TransferOptions, TrainConfig):
     lr: float = 1e-3
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
+
+    TRAINING_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"pretrained": PRETRAINED_SETTINGS}
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ LAYERS = {
     "pipeline": 1,
     "task": 1,
     "roc": 1,
+    "binary": 1,
+    "defaults": 1,
     "weights": 1,
     "training_state": 1,
     "prune": 1,  # the package's __init__ (a docstring); its modules have their own layers

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.metrics import classification_report, confusion_matrix, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
-from ignite_cv.report import REPORT_FILES, write_test_report
+from ignite_cv.report import BINARY_REPORT_FILES, REPORT_FILES, write_test_report
 from ignite_cv.roc import roc_auc
 from ignite_cv.utils.atomic import FILE_MODE
 from ignite_cv.utils.errors import UserError
@@ -66,7 +74,8 @@ def test_report_matches_sklearn(tmp_path, num_classes):
         tmp_path / "report", torch.from_numpy(y), torch.from_numpy(p), names, images, writer, global_step=7
     )
     out = tmp_path / "report"
-    assert sorted(f.name for f in out.iterdir()) == sorted(REPORT_FILES)  # no temp files left
+    expected_files = [*REPORT_FILES, *(BINARY_REPORT_FILES if num_classes == 2 else ())]
+    assert sorted(f.name for f in out.iterdir()) == sorted(expected_files)  # no temp files left
     assert {f.stat().st_mode & 0o777 for f in out.iterdir()} == {FILE_MODE}  # not mkstemp's 0600
 
     pred = p.argmax(axis=1)
@@ -104,7 +113,11 @@ def test_report_matches_sklearn(tmp_path, num_classes):
         width, height = png_size(out / name)
         assert width > 50 and height > 50
 
-    assert set(writer.figures) == {"test/confusion_matrix", "test/roc", "test/most_confident_wrong"}
+    binary_figures = {"test/precision_recall"} if num_classes == 2 else set()
+    assert (
+        set(writer.figures)
+        == {"test/confusion_matrix", "test/roc", "test/most_confident_wrong"} | binary_figures
+    )
     assert set(writer.figures.values()) == {7}
     assert (
         "cat" in writer.texts["test/classification_report"]
@@ -192,7 +205,12 @@ def test_real_summary_writer(tmp_path):
     writer.close()
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
-    assert set(events.Tags()["images"]) == {"val/confusion_matrix", "val/roc", "val/most_confident_wrong"}
+    assert set(events.Tags()["images"]) == {
+        "val/confusion_matrix",
+        "val/roc",
+        "val/most_confident_wrong",
+        "val/precision_recall",
+    }
     assert events.Images("val/roc")[0].step == 3
 
 
@@ -208,3 +226,32 @@ def test_input_checks(tmp_path):
         write_test_report(
             tmp_path, np.zeros(2, int), np.full((2, 2), 0.5), ["a", "b"], np.zeros((3, 1, 2, 2))
         )
+
+
+def test_a_binary_report_decides_at_its_threshold_and_adds_the_binary_metrics(tmp_path):
+    y, p = synthetic(80, 2, seed=3)
+    threshold = 0.3
+    called = (p[:, 1] >= threshold).astype(int)
+    assert (called != p.argmax(axis=1)).any()  # the threshold changes some decisions
+    summary = write_test_report(tmp_path, y, p, ["normal", "lesion"], threshold=threshold)
+    _, _, cm = read_csv(tmp_path / "confusion_matrix.csv")
+    np.testing.assert_array_equal(cm, confusion_matrix(y, called))
+    assert summary["positive_class"] == "lesion" and summary["threshold"] == threshold
+    assert summary["sensitivity"] == pytest.approx(recall_score(y, called))
+    assert summary["specificity"] == pytest.approx(recall_score(1 - y, 1 - called))
+    assert summary["ppv"] == pytest.approx(precision_score(y, called))
+    assert summary["npv"] == pytest.approx(precision_score(1 - y, 1 - called))
+    assert summary["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, called))
+    assert summary["average_precision"] == pytest.approx(average_precision_score(y, p[:, 1]))
+    pr = json.loads((tmp_path / "pr.json").read_text())
+    assert pr["average_precision"] == summary["average_precision"] and pr["positives"] == int(y.sum())
+    assert len(pr["precision"]) == len(pr["recall"]) == len(pr["thresholds"]) + 1
+    text = (tmp_path / "classification_report.txt").read_text()
+    assert f"sensitivity {summary['sensitivity']:.4f}" in text and "called at P >= 0.3" in text
+    assert min(png_size(tmp_path / "pr.png")) > 50
+
+
+def test_a_threshold_is_refused_for_several_classes(tmp_path):
+    y, p = synthetic(30, 3)
+    with pytest.raises(ValueError, match="two classes"):
+        write_test_report(tmp_path, y, p, ["a", "b", "c"], threshold=0.3)

@@ -15,6 +15,14 @@ rank on (equal lengths: the last ``N mod world_size`` samples are left out that 
 run the same number of steps); batch i of all ranks together is then batch i of one process with
 the global batch size. Evaluation order (``shuffle=False``) is ``rank, rank + world_size, ...``:
 unpadded, so every sample is seen exactly once over all ranks (ranks may differ by one batch).
+
+Class-balanced training (``--sampler balanced``, :func:`balanced_weights`): instead of a permutation,
+``N`` draws with replacement from the same ``(seed, epoch)`` generator, sample ``i`` with probability
+proportional to ``weights[i]`` (1 / its class's count, so every class is equally likely); the
+strided shards are then taken from that one stream, so N processes again see what one would, and a
+resumed epoch (a pure function of seed and epoch) continues where it stopped. Why not torch's
+``WeightedRandomSampler``: it is not distribution-aware (pytorch/pytorch#77154), and a sampler per
+rank would draw different streams.
 """
 
 from __future__ import annotations
@@ -56,19 +64,34 @@ def epoch_indices(
     rank: int = 0,
     world_size: int = 1,
     device: torch.device | str = "cpu",
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """This rank's sample indices (int64, on ``device``) for ``epoch``; see the module docstring."""
+    """This rank's sample indices (int64, on ``device``) for ``epoch``; see the module docstring.
+
+    ``weights`` (float ``(n,)``, on the CPU): draw ``n`` samples with replacement, proportionally to
+    them, instead of a permutation (training only)."""
     device = torch.device(device)
     if not shuffle:
         return torch.arange(rank, n, world_size, device=device)
     # Drawn on the CPU (about 1 ms per 100k samples) and copied once: the order is then the same on
     # every device type and every rank, which a CUDA generator does not promise.
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-    permutation = torch.randperm(n, generator=generator)
+    if weights is not None:
+        permutation = torch.multinomial(weights, n, replacement=True, generator=generator)
+    else:
+        permutation = torch.randperm(n, generator=generator)
     # Strided shards: batch i of every rank together is batch i of a single process with the global
     # batch size, so N processes see the data in the same order as one.
     per_rank = n // world_size
     return permutation[: per_rank * world_size][rank::world_size].to(device)
+
+
+def balanced_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample draw weights (float64, CPU) that make every class present in ``labels`` equally likely:
+    ``1 / count(class of i)``."""
+    labels = labels.to("cpu", torch.int64)
+    counts = torch.bincount(labels).to(torch.float64)
+    return (1.0 / counts)[labels]
 
 
 def _shard_size(n: int, shuffle: bool, rank: int, world_size: int) -> int:
@@ -82,6 +105,15 @@ def _num_batches(count: int, batch_size: int, drop_last: bool) -> int:
     if drop_last and batch_size >= 2 and count % batch_size == 1:
         batches -= 1
     return batches
+
+
+def _checked_weights(weights: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    if weights is None:
+        return None
+    weights = weights.to("cpu", torch.float64)
+    if weights.shape != (n,) or not bool((weights >= 0).all()) or not float(weights.sum()) > 0:
+        raise ValueError(f"weights must be {n} non-negative numbers, not all 0")
+    return weights
 
 
 def _check_shard(batch_size: int, rank: int, world_size: int) -> None:
@@ -103,6 +135,7 @@ class TensorLoader:
         seed: run seed; the order of epoch ``e`` depends only on ``(seed, e)``.
         rank, world_size: this process's place among the data-parallel processes.
         drop_last: drop a final batch of one sample (for training; BatchNorm).
+        weights: class-balanced draws instead of a permutation (see :func:`epoch_indices`).
 
     ``set_epoch(e)`` chooses the epoch the next iteration draws; each iteration then advances the
     epoch by one, so iterating without ``set_epoch`` still reshuffles every epoch. ``len()`` is the
@@ -120,6 +153,7 @@ class TensorLoader:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        weights: torch.Tensor | None = None,
     ) -> None:
         _check_shard(batch_size, rank, world_size)
         if len(images) != len(labels) or images.device != labels.device:
@@ -127,6 +161,7 @@ class TensorLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.weights = _checked_weights(weights, len(labels))
         self.epoch = 0
 
     @property
@@ -146,6 +181,7 @@ class TensorLoader:
             rank=self.rank,
             world_size=self.world_size,
             device=self.device,
+            weights=self.weights,
         )
 
     def __len__(self) -> int:
@@ -181,10 +217,12 @@ class ShardBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        weights: torch.Tensor | None = None,
     ) -> None:
         _check_shard(batch_size, rank, world_size)
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.weights = _checked_weights(weights, n)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -202,6 +240,7 @@ class ShardBatchSampler(Sampler[list[int]]):
             epoch=self.epoch,
             rank=self.rank,
             world_size=self.world_size,
+            weights=self.weights,
         ).tolist()
         num_batches = len(self)
         return iter([order[b * self.batch_size : (b + 1) * self.batch_size] for b in range(num_batches)])
@@ -317,6 +356,7 @@ def build_loader(
     image_size: int | Sequence[int] | None = None,
     channels: int | None = None,
     center_crop: bool = False,
+    weights: torch.Tensor | None = None,
 ) -> TensorLoader | FileLoader:
     """A loader for one split, for one process.
 
@@ -332,6 +372,8 @@ def build_loader(
         seed, rank, world_size: order and sharding (see the module docstring).
         workers: DataLoader worker processes for file splits.
         pin_memory: pin file batches when ``device`` is CUDA.
+        weights: training only: per-sample draw weights (class-balanced sampling,
+            :func:`balanced_weights`) instead of a permutation.
 
     Raises:
         UserError: in training, when the global batch (``batch_size * world_size``) is larger
@@ -344,7 +386,11 @@ def build_loader(
             f"({len(split)} samples)",
             "lower it",
         )
-    options = dict(shuffle=train, seed=seed, rank=rank, world_size=world_size, drop_last=train)
+    if weights is not None and not train:
+        raise ValueError("weighted draws are for training; evaluation sees every sample once")
+    options = dict(
+        shuffle=train, seed=seed, rank=rank, world_size=world_size, drop_last=train, weights=weights
+    )
     if split.in_memory:
         images = split.images.to(device)
         labels = split.labels.to(device)

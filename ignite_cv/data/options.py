@@ -48,6 +48,22 @@ class DataOptions:
     )
 
 
+SAMPLERS = ("none", "balanced")
+
+
+@dataclass
+class SamplerOptions:
+    """The order of the training samples (training only; evaluation always sees each sample once)."""
+
+    sampler: str = option(
+        "none",
+        "training order: none = every sample once per epoch (a seeded permutation); balanced = as many "
+        "draws per epoch, with replacement, every class equally likely (seeded, the same stream on every "
+        "process, resumable mid-epoch)",
+        choices=SAMPLERS,
+    )
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The data flags a tool needs to reload the data a checkpoint was trained on (as in training)."""
     data = parser.add_argument_group("data (the set the model was trained on)")

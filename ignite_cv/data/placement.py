@@ -14,7 +14,7 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 
-from ignite_cv.data.loaders import build_loader, fits_on_device, materialize
+from ignite_cv.data.loaders import balanced_weights, build_loader, fits_on_device, materialize
 from ignite_cv.data.splits import DataBundle, Split
 from ignite_cv.utils.distributed import per_process_batch
 
@@ -59,9 +59,10 @@ def make_loader(
     ``batch_size`` is this process's (default: the global ``config.batch_size`` divided among the
     processes). In-memory splits are iterated where their tensors live (the device, with
     ``--data-on-device``); file splits are decoded in DataLoader workers and pinned for non-blocking
-    copies to a GPU.
+    copies to a GPU. A training loader draws class-balanced samples with ``--sampler balanced``.
     """
     rank, world = (idist.get_rank(), idist.get_world_size()) if shard else (0, 1)
+    balanced = train and getattr(config, "sampler", "none") == "balanced"
     return build_loader(
         split,
         batch_size=batch_size or per_process_batch(config.batch_size, world),
@@ -75,6 +76,7 @@ def make_loader(
         image_size=data.image_size,
         channels=data.channels,
         center_crop=config.center_crop,
+        weights=balanced_weights(split.labels) if balanced else None,
     )
 
 

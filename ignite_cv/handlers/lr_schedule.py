@@ -7,8 +7,9 @@ moves smoothly and does not depend on where an epoch ends:
 - ``step``: multiply by ``gamma`` every ``step_size`` epochs.
 - ``onecycle``: torch's ``OneCycleLR`` (rises to ``lr`` over the first 25 %, anneals to ``lr / 1e4``;
   momentum / Adam β1 cycles inversely). It has its own warm-up, so ``warmup_epochs`` is ignored.
-- ``plateau``: multiply by ``gamma`` after ``plateau_patience`` validations without improvement of
-  the monitored metric (attached to the evaluator).
+- ``plateau``: multiply by ``plateau_factor`` after ``plateau_patience`` validations without
+  improvement of its own metric (``plateau_metric``, by default the validation loss, falling; not the
+  metric early stopping and the best model follow), attached to the evaluator.
 - ``none``: constant.
 
 ``warmup_epochs`` prepends a linear ramp from ``lr / 10`` to the schedule's first value.
@@ -29,8 +30,9 @@ from ignite.handlers import (
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 
 from ignite_cv.handlers.monitor import Monitor
+from ignite_cv.models.options import SCHEDULERS
+from ignite_cv.utils.errors import UserError
 
-SCHEDULERS = ("plateau", "cosine", "step", "onecycle", "none")
 #: ``cosine`` anneals to this fraction of the peak LR.
 COSINE_FINAL_FRACTION = 1e-3
 #: A linear warm-up starts at this fraction of the peak LR.
@@ -49,6 +51,10 @@ class ScheduleOptions:
     step_size: int = 10
     gamma: float = 0.1
     plateau_patience: int = 3
+    #: The plateau schedule's own validation metric, its direction (auto: min for loss) and LR factor.
+    plateau_metric: str = "loss"
+    plateau_mode: str = "auto"
+    plateau_factor: float = 0.1
 
     def __post_init__(self) -> None:
         if self.name not in SCHEDULERS:
@@ -57,6 +63,8 @@ class ScheduleOptions:
             raise ValueError("lr must be > 0, epochs and steps_per_epoch >= 1")
         if self.warmup_epochs < 0 or self.step_size < 1 or not 0 < self.gamma <= 1:
             raise ValueError("need warmup_epochs >= 0, step_size >= 1 and 0 < gamma <= 1")
+        if not 0 < self.plateau_factor <= 1 or self.plateau_patience < 0:
+            raise ValueError("need 0 < plateau_factor <= 1 and plateau_patience >= 0")
 
     @classmethod
     def from_phase(cls, phase, steps_per_epoch: int) -> ScheduleOptions:
@@ -70,6 +78,9 @@ class ScheduleOptions:
             phase.step_size,
             phase.gamma,
             phase.plateau_patience,
+            phase.plateau_metric,
+            phase.plateau_mode,
+            phase.plateau_factor,
         )
 
     @property
@@ -100,7 +111,8 @@ def attach_lr_schedule(
 
     Returns the scheduler (``state_dict``-able, None for a constant LR) and the handles of handlers
     added to the *evaluator* (the plateau schedule), which outlives the phase's trainer: the caller
-    removes them when the phase ends.
+    removes them when the phase ends. ``monitor`` is unused (the plateau schedule watches
+    ``options.plateau_metric``); it is kept for callers that pass it.
     """
     for group in optimizer.param_groups:
         group["lr"] = options.lr
@@ -111,13 +123,14 @@ def attach_lr_schedule(
             trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
         return AttachedSchedule(scheduler, [])
     if options.name == "plateau":
-        if evaluator is None or monitor is None:
-            raise ValueError("the plateau schedule needs the evaluator and the monitored metric")
-        scheduler = ReduceLROnPlateauScheduler(
+        if evaluator is None:
+            raise ValueError("the plateau schedule needs the evaluator")
+        watched = Monitor.resolve(options.plateau_metric, options.plateau_mode, binary=False)
+        scheduler = PlateauScheduler(
             optimizer,
-            metric_name=monitor.metric,
-            mode=monitor.mode,
-            factor=options.gamma,
+            metric_name=watched.metric,
+            mode=watched.mode,
+            factor=options.plateau_factor,
             patience=options.plateau_patience,
             trainer=trainer,
         )
@@ -150,6 +163,31 @@ def attach_lr_schedule(
         )
     trainer.add_event_handler(Events.ITERATION_STARTED, scheduler)
     return AttachedSchedule(scheduler, [])
+
+
+class PlateauScheduler(ReduceLROnPlateauScheduler):
+    """Ignite's ``ReduceLROnPlateauScheduler`` whose state is plain data (a training state stores it).
+
+    Ignite 0.5.5 replaces the wrapped torch scheduler's ``_reduce_lr`` with a bound method of its own,
+    and ``state_dict()`` copies the torch scheduler's ``__dict__``, method included: a training state
+    cannot hold it ("method cannot be stored"), so every run with ``--scheduler plateau`` that saved a
+    state failed at the end of its first epoch. The method is code, not state: it is left out here and
+    stays bound on load (torch's ``load_state_dict`` updates ``__dict__`` with what it is given). A
+    metric missing from the evaluator is a one-line error naming the metrics there are.
+    """
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["scheduler"] = {k: v for k, v in state["scheduler"].items() if not callable(v)}
+        return dict(state)
+
+    def __call__(self, engine: Engine, name: str | None = None) -> None:
+        if self.metric_name not in engine.state.metrics:
+            names = ", ".join(sorted(engine.state.metrics))
+            raise UserError(
+                f"--plateau-monitor {self.metric_name!r} is not a validation metric", f"use one of: {names}"
+            )
+        super().__call__(engine, name)
 
 
 class _WarmupOnly:

@@ -29,14 +29,17 @@ from ignite.handlers import Checkpoint
 from ignite.utils import manual_seed
 from torch import nn
 
+from ignite_cv.data.classes import class_counts
 from ignite_cv.data.placement import make_loader, place_data, training_batches
 from ignite_cv.data.sources import load_data
 from ignite_cv.data.splits import DataBundle
 from ignite_cv.data.stats import fingerprint_split
+from ignite_cv.defaults import check_choices, resolution_notes
 from ignite_cv.engine import StepOptions, create_evaluator
 from ignite_cv.evaluation import run_evaluation
 from ignite_cv.handlers.best_weights import BestWeights
 from ignite_cv.handlers.checkpoint import best_checkpoint, last_checkpoint, top_checkpoint_path
+from ignite_cv.handlers.collapse import CollapseWarning
 from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.handlers.nonfinite import NonFiniteLossError
 from ignite_cv.handlers.tensorboard import ValidationImageGrid
@@ -45,7 +48,7 @@ from ignite_cv.models import build_model, model_arg_names
 from ignite_cv.models.freezing import check_mode, set_train_mode
 from ignite_cv.models.init import initialize
 from ignite_cv.models.options import TransferOptions
-from ignite_cv.phases import plan_phases
+from ignite_cv.phases import describe_plan, plan_phases, trained_parameters
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
@@ -53,7 +56,14 @@ from ignite_cv.profile.layers import model_summary_text
 from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
-from ignite_cv.task import ClassificationTask
+from ignite_cv.task import ClassificationTask, task_from_config
+from ignite_cv.training.decisions import (
+    at_threshold,
+    card_extra,
+    check_watched_metrics,
+    decide_threshold,
+    put_positive_last,
+)
 from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
 from ignite_cv.training.resume import (
     SkippingLoader,
@@ -97,6 +107,8 @@ def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | No
 
 def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, hooks=()) -> None:
     started = time.perf_counter()
+    for note in resolution_notes(config):
+        say(note)
     device = start_process(config)
     data = prepare_data(config, device)
     model = prepare_model(config, data.bundle, device)
@@ -128,6 +140,7 @@ def start_process(config) -> torch.device:
     """Allocator, seeds, determinism, pre-flight checks; the device this process trains on."""
     tune_cpu_allocator()  # before the first large tensor: see ignite_cv/utils/allocator.py
     check_prune_after(config)
+    check_choices(config)
     if config.prune_after > 0 and idist.get_world_size() > 1:
         raise UserError(
             "--prune-after runs in one process", "run it without torchrun, or prune later with tools/prune.py"
@@ -152,7 +165,7 @@ class RunData:
 
 def prepare_data(config, device: torch.device) -> RunData:
     """The data set, placed where it is read from, and this process's training and validation loaders."""
-    bundle = place_data(load_data(config, config.seed), config, device)
+    bundle = place_data(put_positive_last(config, load_data(config, config.seed)), config, device)
     per_process_batch(config.batch_size, idist.get_world_size())  # a batch smaller than the world fails early
     train_loader = SkippingLoader(make_loader(config, bundle, bundle.train, train=True, device=device))
     val_loader = make_loader(config, bundle, bundle.val, train=False, device=device)
@@ -178,7 +191,8 @@ class RunModel:
 def prepare_model(config, data: DataBundle, device: torch.device) -> RunModel:
     """The task, the batch pipeline (normalization from the training split, augmentation) and the model
     with its initial weights and card, on ``device``."""
-    task = ClassificationTask(data.num_classes, label_smoothing=config.label_smoothing)
+    task = task_from_config(config, data.num_classes, class_counts(data.train, data.num_classes)).to(device)
+    check_watched_metrics(config, evaluation_metrics(task, device))
     decode = {"size": list(data.image_size), "channels": data.channels, "center_crop": config.center_crop}
     normalization = resolve_normalization(
         config,
@@ -225,7 +239,7 @@ def _build_model(config, data: DataBundle, task: ClassificationTask, normalizati
         image_size=list(data.image_size),
         num_outputs=task.num_outputs,
         normalization=normalization,
-        extra={"center_crop": config.center_crop},
+        extra=card_extra(config, list(data.class_names)),
     )
     return model, card
 
@@ -286,6 +300,7 @@ def build_engines(
         val_metric_names=[name for name in metrics if name not in MATRIX_METRICS],
         progress=output.writes,
         writer=output.writer,
+        collapse=CollapseWarning(data.bundle.class_names, say, lambda: parts.timeline.epoch),
     )
     epoch = lambda: parts.timeline.epoch  # noqa: E731
     parts.best.attach(evaluator, epoch)
@@ -436,8 +451,10 @@ def train(
         Histograms(config, output),
         *extra_hooks,
     ]
+    phases = plan_phases(config, unwrap(parts.model))
+    say(describe_plan(phases))
     try:
-        for index, phase in enumerate(plan_phases(config, unwrap(parts.model))):
+        for index, phase in enumerate(phases):
             if state is not None and index < state.meta["phase"]:
                 continue
             resume_here = state if state is not None and index == state.meta["phase"] else None
@@ -472,8 +489,14 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     parts = engines.parts
     parts.best.restore()
     best_file = top_checkpoint_path(engines.checkpoints["best"])
-    test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, best_file)
-    total, trainable = count_params(model.model)
+    net = load_model(best_file, parts.device)[0] if best_file is not None else model.model
+    store = best_file if output.writes else None  # the reported model's card gets the threshold
+    threshold = decide_threshold(
+        config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step, store
+    )
+    test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, net)
+    total = count_params(model.model)[0]
+    trainable = trained_parameters(plan_phases(config, unwrap(model.model)), unwrap(model.model))
     bundle = data.bundle
     summary = {
         "run_dir": str(output.path) if output.path else None,
@@ -484,6 +507,8 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
         "epochs_run": parts.timeline.epoch,
         "wall_time_s": round(elapsed_s, 2),
         "params": {"total": total, "trainable": trainable},
+        "threshold": threshold,
+        **at_threshold(labels, scores, threshold),
         "phases": parts.phase_results,
         "world_size": idist.get_world_size(),
         "data": {
@@ -496,7 +521,9 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     if not output.writes:
         return None
     probs = scores.softmax(dim=1)
-    summary["report"] = output.write_report(labels, probs, bundle.class_names, images, parts.timeline.epoch)
+    summary["report"] = output.write_report(
+        labels, probs, bundle.class_names, images, parts.timeline.epoch, threshold
+    )
     if config.explain == "report" and images is not None:
         from ignite_cv.explain.report_cams import write_report_cams  # the CAM library loads only here
 
@@ -541,11 +568,8 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     return summary
 
 
-def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, best_file: Path | None):
-    """Evaluate the best checkpoint (reloaded from its file where there is one) on the test split."""
-    net = model.model
-    if best_file is not None:
-        net, _ = load_model(best_file, parts.device)
+def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, net: nn.Module):
+    """Evaluate ``net`` (the best checkpoint, reloaded from its file where there is one) on the test split."""
     loader = make_loader(config, data.bundle, data.bundle.test, train=False, device=parts.device)
     step = StepOptions(config.amp, config.channels_last)
     return run_evaluation(net, model.task, model.pipeline, parts.device, loader, step)

@@ -9,7 +9,8 @@ phase's optimizer and scaler and the trainer, and attaches, in this order:
 2. the non-finite-loss guard (no per-step host sync) and the training loss/accuracy metric;
 3. validation at each epoch end (the shared evaluator);
 4. the phase's LR schedule and early stopping on the monitored metric;
-5. epoch timing, progress, TensorBoard and the metrics-history row (whichever the caller gives);
+5. epoch timing, progress, TensorBoard, the metrics-history row and the collapse warning (whichever
+   the caller gives);
 6. the caller's :class:`PhaseHook` s (checkpoints, training states, profiling...), in order;
 7. a resumed state, when there is one (after everything that it restores exists).
 
@@ -31,6 +32,7 @@ from torch import nn
 
 from ignite_cv.engine import StepOptions, create_trainer, make_grad_scaler
 from ignite_cv.handlers.best_weights import BestWeights
+from ignite_cv.handlers.collapse import CollapseWarning
 from ignite_cv.handlers.history import MetricsHistory, epoch_row
 from ignite_cv.handlers.lr_schedule import ScheduleOptions, attach_lr_schedule
 from ignite_cv.handlers.monitor import Monitor
@@ -88,6 +90,8 @@ class LoopParts:
     writer: BackgroundWriter | None = None
     #: One dict per finished phase (what ``summary.json`` lists under ``phases``).
     phase_results: list[dict] = field(default_factory=list)
+    #: Warns once when validation predictions fall into one class for several epochs (None: off).
+    collapse: CollapseWarning | None = None
 
 
 @dataclass
@@ -188,6 +192,8 @@ def run_phase(
         offset_iteration,
     )
     handles += _attach_observers(parts, run)
+    if parts.collapse is not None:
+        handles.append(parts.collapse.attach(parts.evaluator))
     for hook in hooks:
         handles += hook.attach(parts, run)
     if resume is not None:

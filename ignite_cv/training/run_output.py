@@ -84,9 +84,16 @@ class RunOutput:
         return SafetensorsSaver(folder, card, epoch_fn, self.writer)
 
     def write_report(
-        self, labels: torch.Tensor, probs: torch.Tensor, class_names: list[str], images, global_step: int
+        self,
+        labels: torch.Tensor,
+        probs: torch.Tensor,
+        class_names: list[str],
+        images,
+        global_step: int,
+        threshold: float | None = None,
     ) -> str | None:
-        """The test report in ``report/`` (and its figures in TensorBoard); returns its folder."""
+        """The test report in ``report/`` (and its figures in TensorBoard), two classes decided at
+        ``threshold``; returns its folder."""
         if self.folder is None:
             return None
         from ignite_cv.report import write_test_report  # matplotlib and scikit-learn load only here
@@ -99,6 +106,7 @@ class RunOutput:
             images,
             tb_writer=self.board.writer if self.board is not None else None,
             global_step=global_step,
+            threshold=threshold,
         )
         return str(self.folder.report)
 

@@ -239,6 +239,7 @@ def build_parser(
     parser = OneLineErrorParser(description=description, prog=prog, formatter_class=_HelpFormatter)
     if config_file:
         parser.add_argument("--config", help="a saved config.json to start from; other flags override it")
+    extra_aliases = flag_aliases(cls)
     for f in option_fields(cls):
         if f.name in skip:
             continue
@@ -256,8 +257,20 @@ def build_parser(
             kwargs.update(metavar="N,N,...")
         if "choices" in metadata:
             kwargs["choices"] = metadata["choices"]
-        parser.add_argument(flag(f.name), *metadata.get("aliases", ()), dest=f.name, **kwargs)
+        aliases = (*metadata.get("aliases", ()), *extra_aliases.get(f.name, ()))
+        parser.add_argument(flag(f.name), *aliases, dest=f.name, **kwargs)
     return parser
+
+
+def flag_aliases(cls: type) -> dict[str, tuple[str, ...]]:
+    """Extra flag spellings an option class gives fields declared elsewhere: its ``FLAG_ALIASES``
+    class attribute, ``{field name: ("--alias", ...)}``, merged over the class's bases (e.g. the
+    transfer options name the fine-tuning phase's ``--lr`` also ``--finetune-lr``)."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        for name, aliases in vars(klass).get("FLAG_ALIASES", {}).items():
+            merged[name] = tuple(dict.fromkeys((*merged.get(name, ()), *aliases)))
+    return merged
 
 
 def _show(value: Any) -> str:
@@ -293,12 +306,32 @@ def parse_options(
 
 
 def make_options(cls: type[T], values: dict[str, Any]) -> T:
-    """Build ``cls`` from a dict (flags or JSON), checking each value; unknown keys are refused."""
+    """Build ``cls`` from a dict (flags or JSON), checking each value; unknown keys are refused.
+
+    The names in ``values`` are recorded as the options the user chose (:func:`given_options`)."""
     known = {f.name for f in option_fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"unknown config keys: {', '.join(unknown)}", "remove them or check their spelling")
-    return cls(**{name: check_value(cls, name, value) for name, value in values.items()})
+    options = cls(**{name: check_value(cls, name, value) for name, value in values.items()})
+    return mark_given(options, values)
+
+
+def mark_given(options: T, names) -> T:
+    """Record ``names`` as the options the user set on ``options`` (see :func:`given_options`)."""
+    object.__setattr__(options, _GIVEN, frozenset(names))
+    return options
+
+
+#: Instance attribute (not a field: not a flag, not in ``config.json``) naming the options that were set.
+_GIVEN = "_given_options"
+
+
+def given_options(options: Any) -> frozenset[str] | None:
+    """The option names set by a flag or a ``--config`` file when ``options`` was parsed
+    (:func:`make_options`); None for options built in code, where nothing tells a value passed
+    from a default (``dataclasses.replace`` also builds anew and forgets)."""
+    return getattr(options, _GIVEN, None)
 
 
 def load_config_values(cls: type, path: Path) -> dict[str, Any]:

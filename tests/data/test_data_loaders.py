@@ -9,6 +9,7 @@ from ignite_cv.data.loaders import (
     FileImageDataset,
     FileLoader,
     TensorLoader,
+    balanced_weights,
     build_loader,
     epoch_indices,
     fits_on_device,
@@ -121,6 +122,18 @@ def file_bundle(tmp_path):
     return load_data(options, seed=0)
 
 
+def test_file_loader_matches_materialized_split_with_balanced_draws_too(file_bundle):
+    split = file_bundle.train
+    decode = dict(image_size=file_bundle.image_size, channels=file_bundle.channels)
+    memory = materialize(split, **decode, workers=0)
+    args = dict(batch_size=4, train=True, device="cpu", seed=5, weights=balanced_weights(split.labels))
+    files, tensors = build_loader(split, workers=0, **args, **decode), build_loader(memory, **args)
+    file_batches, tensor_batches = list(files), list(tensors)
+    assert len(file_batches) == len(tensor_batches) > 0
+    for (fi, fl), (ti, tl) in zip(file_batches, tensor_batches):
+        assert torch.equal(fi, ti) and torch.equal(fl, tl)
+
+
 def test_file_loader_matches_materialized_split(file_bundle):
     split = file_bundle.train
     decode = dict(image_size=file_bundle.image_size, channels=file_bundle.channels)
@@ -166,3 +179,102 @@ def test_fits_on_device():
     assert fits_on_device([files], "cpu", 10 * (3 * 4 * 4 + 8), sample_shape=(3, 4, 4))
     assert not fits_on_device([files], "cpu", 10 * (3 * 4 * 4 + 8) - 1, sample_shape=(3, 4, 4))
     assert fits_on_device([split], "cpu")  # default CPU budget: 4 GiB
+
+
+# ------------------------------------------------------------------------------------ class-balanced draws
+
+
+def _imbalanced(n: int = 1000, positives: int = 100) -> Split:
+    """Sample k labelled 1 for k < positives, else 0; image k holds k (see :func:`_split`) mod 256."""
+    split = _split(n)
+    return Split(labels=(torch.arange(n) < positives).long(), images=split.images)
+
+
+def _drawn(loader) -> list[int]:
+    """The sample indices an epoch drew: image k's value is k mod 256 and its label tells k's class."""
+    return [i for images, _ in loader for i in images[:, 0, 0, 0].tolist()]
+
+
+def test_balanced_draws_make_every_class_about_as_frequent_over_an_epoch():
+    split = _imbalanced(1000, 100)  # 10 % positives
+    weights = balanced_weights(split.labels)
+    assert weights.sum().item() == pytest.approx(2.0)  # each class's weights sum to 1
+    loader = TensorLoader(split.images, split.labels, 50, shuffle=True, seed=0, weights=weights)
+    for epoch in range(3):
+        labels = torch.cat([labels for _, labels in loader])
+        assert len(labels) == 1000  # as many draws as samples
+        share = labels.float().mean().item()
+        # a binomial share of 1000 draws at p = 0.5 has a standard deviation of 0.016: within 4 of them
+        assert abs(share - 0.5) < 0.064, (epoch, share)
+    plain = TensorLoader(split.images, split.labels, 50, shuffle=True, seed=0)
+    assert torch.cat([labels for _, labels in plain]).float().mean().item() == pytest.approx(0.1)
+
+
+def test_balanced_draws_of_two_processes_are_the_one_process_stream():
+    split = _imbalanced(203, 31)
+    weights = balanced_weights(split.labels)
+    one = epoch_indices(203, shuffle=True, seed=7, epoch=4, weights=weights)
+    ranks = [
+        epoch_indices(203, shuffle=True, seed=7, epoch=4, rank=r, world_size=2, weights=weights)
+        for r in (0, 1)
+    ]
+    assert len(ranks[0]) == len(ranks[1]) == 101
+    merged = torch.stack(ranks, dim=1).flatten()  # batch i of both ranks together = global batch i
+    assert torch.equal(merged, one[:202])
+    other_seed = epoch_indices(203, shuffle=True, seed=8, epoch=4, weights=weights)
+    assert not torch.equal(other_seed, one)
+    # and through the loaders: rank r's global batch of 8 is its half of the one-process batch of 16
+    single = TensorLoader(split.images, split.labels, 16, shuffle=True, seed=7, weights=weights)
+    halves = [
+        TensorLoader(
+            split.images, split.labels, 8, shuffle=True, seed=7, rank=r, world_size=2, weights=weights
+        )
+        for r in (0, 1)
+    ]
+    for loader in (single, *halves):
+        loader.set_epoch(4)
+    batches = list(zip(_batches_of(single), *map(_batches_of, halves)))
+    assert len(batches) == 13
+    for whole, a, b in batches[:-1]:
+        assert sorted(whole) == sorted(a + b)
+    whole, a, b = batches[-1]  # one process also draws the 203rd sample; two leave it out (equal shards)
+    assert sorted(a + b) == sorted(whole[:-1])
+
+
+def _batches_of(loader) -> list[list[int]]:
+    return [images[:, 0, 0, 0].tolist() for images, _ in loader]
+
+
+def test_a_resumed_epoch_of_balanced_draws_continues_where_it_stopped():
+    from ignite_cv.training.resume import SkippingLoader
+
+    split = _imbalanced(300, 40)
+    make = lambda: SkippingLoader(  # noqa: E731
+        TensorLoader(
+            split.images,
+            split.labels,
+            32,
+            shuffle=True,
+            seed=2,
+            drop_last=True,
+            weights=balanced_weights(split.labels),
+        )
+    )
+    full = make()
+    full.set_epoch(3)
+    uninterrupted = _drawn(full)
+    resumed = make()  # a fresh process: same seed, epoch 3, 4 batches already trained on
+    resumed.set_epoch(3)
+    resumed.skip_next(4)
+    assert _drawn(resumed) == uninterrupted[4 * 32 :]
+    assert len(set(uninterrupted)) < len(uninterrupted)  # drawn with replacement
+
+
+def test_weighted_draws_are_for_training_only():
+    split = _imbalanced(20, 5)
+    with pytest.raises(ValueError, match="for training"):
+        build_loader(
+            split, batch_size=4, train=False, device="cpu", seed=0, weights=balanced_weights(split.labels)
+        )
+    with pytest.raises(ValueError, match="non-negative"):
+        TensorLoader(split.images, split.labels, 4, shuffle=True, weights=torch.zeros(20))

@@ -222,3 +222,47 @@ def test_nan_loss_stops_with_epoch_and_iteration_and_keeps_the_last_good_state(t
     assert last_good.meta["trainer"]["iteration"] < int(match.group(2))
     weights = {k: v for k, v in last_good.tensors.items() if k.startswith("model.")}
     assert weights and all(torch.isfinite(v).all() for v in weights.values())
+
+
+PLATEAU_ARGS = [
+    *RUN_ARGS[2:],  # RUN_ARGS without its --epochs
+    "--epochs",
+    "3",
+    "--scheduler",
+    "plateau",
+    # "max" on the loss: every epoch whose validation loss falls counts as no improvement, so with
+    # patience 0 the LR decays after most epochs and the resumed scheduler's counters decide the LR.
+    "--plateau-mode",
+    "max",
+    "--plateau-patience",
+    "0",
+    "--plateau-factor",
+    "0.5",
+]
+
+
+def test_a_plateau_run_saves_is_killed_and_resumes_bitwise(tmp_path):
+    """Bug 1 of issue 13: --scheduler plateau crashed at the end of epoch 1 of any run saving a state."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    full = run_script(
+        [str(TINYVGG), *PLATEAU_ARGS, "--output-dir", str(tmp_path), "--run-name", "full"],
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert full.returncode == 0, full.stderr[-3000:]
+    cut = tmp_path / "cut"
+    code, _, err = _run_and_kill(
+        [*PLATEAU_ARGS, "--output-dir", str(tmp_path), "--run-name", "cut"], cut, tmp_path, 21 + 9, env
+    )
+    assert code == -signal.SIGKILL, err
+    resumed = run_script([str(TINYVGG), "--resume", str(cut)], cwd=tmp_path, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"from state_iter=(\d+)", resumed.stdout)
+    a, b = _weights(tmp_path / "full"), _weights(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    lrs = [
+        [json.loads(line)["lr"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        for run in (tmp_path / "full", cut)
+    ]
+    assert lrs[0] == lrs[1]
+    assert lrs[0][2] < lrs[0][1] < lrs[0][0]  # the LR did drop on plateau, before and after the kill

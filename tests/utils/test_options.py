@@ -76,3 +76,34 @@ def test_a_recipe_that_changes_a_default_keeps_the_choices_and_help():
     with pytest.raises(UserError, match="--scheduler"):
         parse_config(_Override, ["--scheduler", "exponential"])
     assert "learning-rate schedule" in build_parser(_Override).format_help()
+
+
+def test_help_keeps_a_recipes_example_commands_one_per_line():
+    """Bug 5 of issue 13 (fixed on main by the raw-description formatter): examples ran together."""
+    description = "A recipe.\n\n    python a.py --x 1\n    python a.py --y 2 \\\n        --z 3\n"
+    text = build_parser(_Recipe, description).format_help()
+    assert "\n    python a.py --x 1\n    python a.py --y 2 \\\n        --z 3\n" in text
+
+
+def test_the_options_a_user_set_are_recorded_and_aliases_from_other_classes_apply(tmp_path):
+    from typing import ClassVar
+
+    from ignite_cv.utils.options import given_options
+
+    config = parse_config(_Recipe, ["--lr", "0.1", "--epochs", "3"])
+    assert given_options(config) == {"lr", "epochs"}
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps({"batch_size": 16, "lr": 0.2}))
+    assert given_options(parse_config(_Recipe, ["--config", str(saved), "--epochs", "2"])) == {
+        "batch_size",
+        "lr",
+        "epochs",
+    }
+    assert given_options(_Recipe()) is None  # built in code: nothing tells a set value from a default
+
+    @dataclass
+    class _Aliased(_Recipe):
+        FLAG_ALIASES: ClassVar[dict] = {"lr": ("--finetune-lr",)}
+
+    assert parse_config(_Aliased, ["--finetune-lr", "0.05"]).lr == 0.05
+    assert "--lr LR, --finetune-lr LR" in build_parser(_Aliased).format_help()
