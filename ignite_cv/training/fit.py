@@ -39,7 +39,7 @@ from ignite_cv.engine import StepOptions, create_evaluator
 from ignite_cv.evaluation import run_evaluation
 from ignite_cv.handlers.best_weights import BestWeights
 from ignite_cv.handlers.checkpoint import best_checkpoint, last_checkpoint, top_checkpoint_path
-from ignite_cv.handlers.collapse import CollapseWarning
+from ignite_cv.handlers.collapse import CollapseWarning, collapse_epochs
 from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.handlers.nonfinite import NonFiniteLossError
 from ignite_cv.handlers.tensorboard import ValidationImageGrid
@@ -300,7 +300,9 @@ def build_engines(
         val_metric_names=[name for name in metrics if name not in MATRIX_METRICS],
         progress=output.writes,
         writer=output.writer,
-        collapse=CollapseWarning(data.bundle.class_names, say, lambda: parts.timeline.epoch),
+        collapse=CollapseWarning(
+            data.bundle.class_names, say, lambda: parts.timeline.epoch, collapse_epochs(config.epochs)
+        ),
     )
     epoch = lambda: parts.timeline.epoch  # noqa: E731
     parts.best.attach(evaluator, epoch)

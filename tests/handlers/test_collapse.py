@@ -54,3 +54,9 @@ def test_a_validation_that_predicts_both_classes_resets_the_count():
 def test_the_number_of_epochs_is_checked():
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         CollapseWarning(["a", "b"], print, lambda: 0, epochs=0)
+
+
+def test_the_wait_is_a_quarter_of_the_planned_epochs_and_at_least_three():
+    from ignite_cv.handlers.collapse import collapse_epochs
+
+    assert [collapse_epochs(n) for n in (1, 5, 12, 20, 90)] == [3, 3, 3, 5, 22]
