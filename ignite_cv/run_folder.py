@@ -47,6 +47,11 @@ class RunFolder:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            except OSError as err:  # read-only, full, no permission
+                raise UserError(
+                    f"cannot create a run folder in --output-dir {base} ({err.strerror})",
+                    "pass a writable folder with free space",
+                ) from None
             return cls(candidate)
         raise UserError(f"too many runs named {name} in {base}", "pass another --run-name")
 

@@ -205,12 +205,43 @@ def check_value(cls: type, name: str, value: Any) -> Any:
     if choices and value not in choices:
         raise UserError(f"unknown {where} {value!r}", f"choose one of: {', '.join(map(str, choices))}")
     low, high = metadata.get("minimum"), metadata.get("maximum")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if low is not None and value < low:
-            raise UserError(f"{where} {value} is below its minimum {low:g}", f"pass a value >= {low:g}")
-        if high is not None and value > high:
-            raise UserError(f"{where} {value} is above its maximum {high:g}", f"pass a value <= {high:g}")
+    for number in value if isinstance(value, tuple) else (value,):  # a list's bounds hold for each entry
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if low is not None and number < low:
+                raise UserError(f"{where} {number} is below its minimum {low:g}", f"pass a value >= {low:g}")
+            if high is not None and number > high:
+                raise UserError(
+                    f"{where} {number} is above its maximum {high:g}", f"pass a value <= {high:g}"
+                )
     return value
+
+
+def check_options(options: Any) -> None:
+    """Check every field of a built options object by its declared type, choices and bounds, as flags are.
+
+    A config built in Python (the dataclass constructor, ``dataclasses.replace``) never went through
+    :func:`make_options`; ``fit`` calls this first, so such a config is refused before any work too.
+    Values are normalised in place as :func:`check_value` returns them (a JSON list becomes a tuple).
+    """
+    for f in option_fields(type(options)):
+        object.__setattr__(options, f.name, check_value(type(options), f.name, getattr(options, f.name)))
+
+
+#: Attribute of a parsed options object naming the fields given on the command line or in --config.
+_GIVEN = "_options_given"
+
+
+def given_options(options: Any) -> frozenset[str]:
+    """The fields the user set: the flags and ``--config`` keys of a parsed object; for one built in
+    Python, the fields whose value differs from the default."""
+    recorded = getattr(options, _GIVEN, None)
+    if recorded is not None:
+        return recorded
+    return frozenset(f.name for f in option_fields(type(options)) if getattr(options, f.name) != _default(f))
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,6 +320,7 @@ def parse_options(
         values.update(load_config_values(cls, Path(config_file)))
     values.update(args)
     options = make_options(cls, values)
+    object.__setattr__(options, _GIVEN, frozenset(values))
     return (options, extra) if positionals else options
 
 
