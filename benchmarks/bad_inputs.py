@@ -37,6 +37,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: A small, fast digits run: every case that trains uses these.
 FAST = ["--epochs", "1", "--hidden-units", "4", "--workers", "0", "--image-grid-every", "0"]
+
+
+def fast(recipe: str) -> list[str]:
+    """:data:`FAST` for ``recipe`` (the MLP has no --hidden-units)."""
+    return [a for a in FAST if a not in ("--hidden-units", "4")] if recipe == "mlp" else FAST
+
+
 TRAIN = ["--hidden-units", "4", "--workers", "0", "--image-grid-every", "0", "--deterministic"]
 
 
@@ -202,7 +209,7 @@ def flag_cases(r: Runner) -> list[Case]:
         return Case(
             name,
             "flags",
-            lambda work: [r.recipe(recipe), *FAST, *flags, "--output-dir", str(work / "out")],
+            lambda work: [r.recipe(recipe), *fast(recipe), *flags, "--output-dir", str(work / "out")],
             keyword,
         )
 

@@ -178,17 +178,20 @@ class TrainingLossAccuracy(Metric):
         not yet folded are kept one by one (loss, correct count, images), so a resumed epoch folds the
         same losses in the same groups and its epoch loss is bitwise the uninterrupted run's."""
         pending = self._unfolded
+        correct = [
+            o["correct"] if "scores" not in o else (o["scores"].argmax(dim=1) == o["y"]).sum()
+            for o in pending
+        ]
+        images = [o["images"] if "scores" not in o else len(o["y"]) for o in pending]
         return {
             "loss_sum": self._loss_sum.detach().clone(),
             "correct": self._correct.detach().clone(),
             "counts": torch.tensor([self._batches, self._images], dtype=torch.int64),
             "pending_loss": torch.stack([o["loss"] for o in pending]) if pending else torch.zeros(0),
-            "pending_correct": torch.stack(
-                [(o["scores"].argmax(dim=1) == o["y"]).sum() for o in pending]
-            ).cpu()
+            "pending_correct": torch.stack([c.to("cpu") for c in correct])
             if pending
             else torch.zeros(0, dtype=torch.int64),
-            "pending_images": torch.tensor([len(o["y"]) for o in pending], dtype=torch.int64),
+            "pending_images": torch.tensor(images, dtype=torch.int64),
         }
 
     def load_partial_state(self, state: dict[str, torch.Tensor]) -> None:

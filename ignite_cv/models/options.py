@@ -39,7 +39,7 @@ class InitialWeightsOptions:
 @dataclass
 class MLPOptions(InitialWeightsOptions, ModelOptions):
     model: str = option("mlp", "architecture: a multi-layer perceptron", choices=("mlp",))
-    hidden_sizes: tuple[int, ...] = option((512, 256), "widths of the hidden layers")
+    hidden_sizes: tuple[int, ...] = option((512, 256), "widths of the hidden layers", minimum=1)
     batch_norm: bool = option(True, "BatchNorm after each hidden layer")
     dropout: float = option(0.2, "dropout after each hidden layer", minimum=0.0, maximum=0.99)
 

@@ -129,7 +129,8 @@ def _fit_in_process(
     state = resume_state(config)
     output = RunOutput.open(config, run_dir)
     timeline = Timeline()
-    output.start(config, data.bundle, timeline, completed_epochs(state) if state else None)
+    resumed_epochs = completed_epochs(state) if state else (0 if config.resume else None)
+    output.start(config, data.bundle, timeline, resumed_epochs)
     engines = build_engines(config, data, model, output, device, timeline)
     _attach_image_grid(config, data, model, engines, output)
     if state is not None:
@@ -265,6 +266,8 @@ def resume_state(config) -> TrainingState | None:
     """The newest valid training state of the run being resumed (None for a new run)."""
     if not config.resume:
         return None
+    if not list_states(state_folder(Path(config.resume))):
+        return None  # stopped before its first save: it starts over (training/lifecycle.py)
     state = latest_valid_state(state_folder(Path(config.resume)), warn=say)
     say(f"resuming {config.resume} from {state.path.name} (epoch {completed_epochs(state)} completed)")
     return state

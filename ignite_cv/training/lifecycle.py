@@ -95,6 +95,7 @@ def claim_run(config: Any, say: Callable[[str], None] = print) -> Iterator[RunCl
     folder = RunFolder.create(config.output_dir, config.recipe, config.run_name)
     lock = _lock(folder.path)
     try:
+        folder.write_json("config.json", config.to_dict())  # at once: a run killed now can be resumed
         yield RunClaim(folder.path, config, new=True)
     except (UserError, KeyboardInterrupt) as err:
         if list_states(state_folder(folder.path)):
@@ -130,11 +131,14 @@ def _claim_resumed(config: Any, say: Callable[[str], None]) -> Iterator[RunClaim
         try:
             resumed, changed = resumed_config(config, run_dir)
             if changed:
-                write_json_atomic(run_dir / "config.json", resumed.to_dict())
+                # as a new run would write it: --config of this file starts a new run, not a resume
+                write_json_atomic(run_dir / "config.json", {**resumed.to_dict(), "resume": ""})
                 say(f"resuming with {', '.join(f'{flag(k)} {v}' for k, v in changed.items())}")
             removed = remove_leftover_temp_files(run_dir)
             if removed:
                 say(f"removed {len(removed)} temporary files left by an interrupted write")
+            if not list_states(state_folder(run_dir)):
+                _start_over(run_dir, say)
             try:
                 yield RunClaim(run_dir, resumed, new=False)
             except KeyboardInterrupt as err:
@@ -149,6 +153,14 @@ def _claim_resumed(config: Any, say: Callable[[str], None]) -> Iterator[RunClaim
         + (f" ({'; '.join(skipped)})" if skipped else ""),
         "pass --resume RUN_DIR or start a new run",
     )
+
+
+def _start_over(run_dir: Path, say: Callable[[str], None]) -> None:
+    """A run stopped before its first training state: it trains from the start in its own folder;
+    checkpoint files of the attempt (no state refers to them) are removed so none is left stale."""
+    for stale in (run_dir / "checkpoints").glob("*.safetensors"):
+        stale.unlink(missing_ok=True)
+    say(f"{run_dir} has no training state yet (it stopped before its first save): training from the start")
 
 
 def is_finished(run_dir: Path) -> bool:

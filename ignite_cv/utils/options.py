@@ -317,7 +317,7 @@ def parse_options(
     values: dict[str, Any] = {}
     config_file = args.pop("config", None)
     if config_file:
-        values.update(load_config_values(cls, Path(config_file)))
+        values.update(load_config_values(cls, Path(config_file), strict=True))
     values.update(args)
     options = make_options(cls, values)
     object.__setattr__(options, _GIVEN, frozenset(values))
@@ -333,8 +333,10 @@ def make_options(cls: type[T], values: dict[str, Any]) -> T:
     return cls(**{name: check_value(cls, name, value) for name, value in values.items()})
 
 
-def load_config_values(cls: type, path: Path) -> dict[str, Any]:
-    """The known fields of a saved ``config.json`` (keys of other recipes are left out)."""
+def load_config_values(cls: type, path: Path, strict: bool = False) -> dict[str, Any]:
+    """The known fields of a saved ``config.json``. ``strict`` (``--config FILE``): a key ``cls`` lacks
+    (a typo, another recipe's field) is refused; else (a run's own config on resume, perhaps from an
+    older version) such keys are left out."""
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
@@ -350,4 +352,10 @@ def load_config_values(cls: type, path: Path) -> dict[str, Any]:
             f"config file {path} does not hold a JSON object", "pass a config.json written by ignite_cv"
         )
     known = {f.name for f in option_fields(cls)}
+    unknown = sorted(set(values) - known)
+    if strict and unknown:
+        raise UserError(
+            f"config file {path} has keys this command does not take: {', '.join(unknown)}",
+            "remove them or check their spelling (a config.json of another recipe has other keys)",
+        )
     return {k: v for k, v in values.items() if k in known}
