@@ -135,6 +135,8 @@ def read_card(path: str | Path) -> ModelCard:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
+        if _starts_like_safetensors(path):
+            raise UserError(f"{path} is damaged or truncated ({first_line(err)})", DAMAGED_FIX) from None
         raise UserError(
             f"{path} is not a safetensors file ({first_line(err)})",
             "pass a .safetensors checkpoint written by ignite_cv (checkpoints/ of a run folder)",
@@ -151,6 +153,16 @@ def read_card(path: str | Path) -> ModelCard:
             f"{path} has unusable ignite_cv metadata ({first_line(err)})",
             "the file was edited or damaged; use another checkpoint of the run",
         ) from None
+
+
+def _starts_like_safetensors(path: Path) -> bool:
+    """Whether the file begins as safetensors files do (an 8-byte header length, then a JSON object)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 100 * 2**20
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ignite_cv.models import build_model
+from ignite_cv.utils.checksum import tensors_checksum
 from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, read_card, save_model
 
@@ -96,8 +97,10 @@ def _with_card(tmp_path, edit):
     with safe_open(str(source), framework="pt") as handle:
         metadata = dict(handle.metadata())
     metadata["ignite_cv"] = edit(json.loads(metadata["ignite_cv"]))
+    tensors = load_file(str(source))
+    metadata["crc32"] = tensors_checksum(tensors, metadata["ignite_cv"])  # edited with care: it verifies
     path = tmp_path / "edited.safetensors"
-    save_file(load_file(str(source)), str(path), metadata=metadata)
+    save_file(tensors, str(path), metadata=metadata)
     return path
 
 
