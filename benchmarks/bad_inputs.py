@@ -492,14 +492,16 @@ def weights_cases(r: Runner) -> list[Case]:
         return command
 
     def nan_weights(work: Path) -> Path:
+        """A ResNet-18 state dict full of NaN (every recipe version takes ResNet --weights)."""
         import torch
-        from safetensors.torch import load_file, save_file
+        import torchvision
+        from safetensors.torch import save_file
 
+        state = torchvision.models.resnet18().state_dict()
         tensors = {
-            k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-            for k, v in load_file(str(r.checkpoint())).items()
+            k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state.items()
         }
-        path = work / "nan.safetensors"
+        path = work / "w.safetensors"
         save_file(tensors, str(path))
         return path
 
@@ -537,7 +539,29 @@ def weights_cases(r: Runner) -> list[Case]:
         return "weak", f"exit {outcome.code}: {lines[-1][:140] if lines else ''}"
 
     def nan_command(work: Path) -> list[str]:
-        return [r.recipe(), *FAST, "--weights", str(nan_weights(work)), "--output-dir", str(work / "out")]
+        return [
+            r.recipe("resnet_finetune"),
+            *[
+                "--epochs",
+                "1",
+                "--workers",
+                "0",
+                "--image-size",
+                "32",
+                "--mode",
+                "scratch",
+                "--batch-size",
+                "64",
+            ],
+            *[
+                "--image-grid-every",
+                "0",
+                "--weights",
+                str(nan_weights(work)),
+                "--output-dir",
+                str(work / "out"),
+            ],
+        ]
 
     return [
         Case(
@@ -573,7 +597,7 @@ def weights_cases(r: Runner) -> list[Case]:
             evaluate(lambda w: metadata(w, lambda card: json.dumps({**card, "class_names": "0123"}))),
             "class_names",
         ),
-        Case("--weights of NaN", "weights", nan_command, "NaN"),
+        Case("--weights of NaN (ResNet-18)", "weights", nan_command, "w.safetensors"),
         Case("--weights 10-class TinyVGG into 2 classes", "weights", ten_to_two, check=ten_to_two_check),
     ]
 

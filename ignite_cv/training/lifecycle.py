@@ -35,7 +35,7 @@ from ignite_cv.training.resume import state_folder
 from ignite_cv.training_state import list_states, read_state_meta
 from ignite_cv.utils.atomic import remove_leftover_temp_files, write_json_atomic
 from ignite_cv.utils.distributed import is_launcher
-from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.errors import UserError, write_failure
 from ignite_cv.utils.file_lock import FileLock, LockHeld
 from ignite_cv.utils.options import flag, given_options, load_config_values, make_options, option_fields
 
@@ -93,9 +93,16 @@ def claim_run(config: Any, say: Callable[[str], None] = print) -> Iterator[RunCl
             yield claim
         return
     folder = RunFolder.create(config.output_dir, config.recipe, config.run_name)
-    lock = _lock(folder.path)
     try:
-        folder.write_json("config.json", config.to_dict())  # at once: a run killed now can be resumed
+        lock = _lock(folder.path)
+    except UserError:
+        shutil.rmtree(folder.path, ignore_errors=True)
+        raise
+    try:
+        try:
+            folder.write_json("config.json", config.to_dict())  # at once: a run killed now can be resumed
+        except OSError as err:
+            raise write_failure(err, "free space or pass a writable --output-dir") or err from None
         yield RunClaim(folder.path, config, new=True)
     except (UserError, KeyboardInterrupt) as err:
         if list_states(state_folder(folder.path)):

@@ -158,3 +158,38 @@ def test_a_resume_removes_temporary_files_an_interrupted_write_left(tmp_path):
     with claim_run(parse_config(Recipe, ["--resume", str(run_dir)]), said.append):
         assert not leftover.exists()
     assert said == ["removed 1 temporary files left by an interrupted write"]
+
+
+def test_a_read_only_or_full_output_folder_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch):
+    import errno
+    import pathlib
+
+    import ignite_cv.run_folder as run_folder
+
+    def read_only(target, data, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(target))
+
+    monkeypatch.setattr(run_folder, "write_json_atomic", read_only)
+    read_only_run = Recipe(output_dir=str(tmp_path), run_name="ro")
+    with (
+        pytest.raises(UserError, match="cannot write .*config.json: Read-only file system"),
+        claim_run(read_only_run),
+    ):
+        pass
+    assert not (tmp_path / "ro").exists()
+    real_mkdir = pathlib.Path.mkdir
+
+    def no_permission(self, *args, **kwargs):
+        if self.parent == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", no_permission)
+    with (
+        pytest.raises(
+            UserError, match=f"cannot create a run folder in --output-dir {tmp_path} .Permission denied"
+        ),
+        claim_run(Recipe(output_dir=str(tmp_path), run_name="denied"), print),
+    ):
+        pass
+    assert list(tmp_path.iterdir()) == []
