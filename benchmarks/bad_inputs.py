@@ -661,7 +661,7 @@ def resume_cases(r: Runner) -> list[Case]:
 
     def concurrent(second: Callable[[Path, Path], list[str]]):
         def runner(case: Case, work: Path) -> Outcome:
-            run = r.copy_run(r.partial_run(), work)
+            run = r.copy_run(r.partial_run(), work, "tinyvgg-20240101-000000")  # --resume auto's pattern
             first = r.popen([r.recipe(), "--resume", str(run)], work)
             deadline = time.monotonic() + 120
             start_rows = len(_rows(run))
@@ -685,7 +685,7 @@ def resume_cases(r: Runner) -> list[Case]:
             return "failed", f"second process exit {outcome.code}; duplicate epochs {dup}"
         if not outcome.extra["first_running"]:
             return "weak", "the first process had ended before the second started"
-        if outcome.code == 2 and len(lines) == 1 and ("process" in lines[0] or "PID" in lines[0]):
+        if outcome.code == 2 and len(lines) == 1 and "in use" in lines[0]:
             return "OK", lines[0][:160]
         return "weak", f"exit {outcome.code}: {lines[-1][:140] if lines else ''}"
 

@@ -19,6 +19,7 @@ import json
 import math
 import types
 import typing
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -227,14 +228,20 @@ def check_options(options: Any) -> None:
         object.__setattr__(options, f.name, check_value(type(options), f.name, getattr(options, f.name)))
 
 
-#: Attribute of a parsed options object naming the fields given on the command line or in --config.
-_GIVEN = "_options_given"
+#: The fields given on the command line or in --config, by ``id`` of the parsed object (kept beside it,
+#: not in it: ``vars(options)`` and ``asdict`` stay the fields; dropped when the object is collected).
+_GIVEN: dict[int, frozenset[str]] = {}
+
+
+def _record_given(options: Any, names: frozenset[str]) -> None:
+    _GIVEN[id(options)] = names
+    weakref.finalize(options, _GIVEN.pop, id(options), None)
 
 
 def given_options(options: Any) -> frozenset[str]:
     """The fields the user set: the flags and ``--config`` keys of a parsed object; for one built in
     Python, the fields whose value differs from the default."""
-    recorded = getattr(options, _GIVEN, None)
+    recorded = _GIVEN.get(id(options))
     if recorded is not None:
         return recorded
     return frozenset(f.name for f in option_fields(type(options)) if getattr(options, f.name) != _default(f))
@@ -320,7 +327,7 @@ def parse_options(
         values.update(load_config_values(cls, Path(config_file), strict=True))
     values.update(args)
     options = make_options(cls, values)
-    object.__setattr__(options, _GIVEN, frozenset(values))
+    _record_given(options, frozenset(values))
     return (options, extra) if positionals else options
 
 
