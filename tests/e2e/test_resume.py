@@ -175,6 +175,7 @@ def test_a_pickle_as_weights_or_resume_input_is_refused_unopened(tmp_path, capsy
     )
     (state,) = list_states(tmp_path / "victim" / "checkpoints" / "state")
     state.write_bytes(payload)
+    (tmp_path / "victim" / "summary.json").unlink()  # unfinished, so --resume reads the state
     with pytest.raises(SystemExit) as exit_info:
         tiny.run_recipe(tiny.TinyVGGRecipe, argv=["--resume", str(tmp_path / "victim")])
     assert exit_info.value.code == 2
