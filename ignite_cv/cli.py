@@ -17,12 +17,20 @@ _CHATTY_LOGGERS = (
 )
 
 
+#: Ignite's engine logs "Engine run is terminating due to exception: ..." before re-raising; the
+#: exception itself reaches the command line (one ``error:`` line, or a traceback for a bug), so the
+#: log line would only say it twice.
+_ECHOING_LOGGERS = ("ignite.engine.engine.Engine",)
+
+
 def quiet_libraries() -> None:
     """Third-party deprecation chatter and Ignite's launcher info lines are not the user's business;
     our own warnings still show. Recipes and tools call it before they work."""
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ignite|kornia|torch)\b")
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _ECHOING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @exit_on_user_error

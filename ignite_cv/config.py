@@ -109,7 +109,12 @@ class ComputeOptions:
 
 @dataclass
 class SeedOptions:
-    seed: int = option(0, "random seed for the split, the initialisation, the data order and augmentation")
+    seed: int = option(
+        0,
+        "random seed for the split, the initialisation, the data order and augmentation",
+        minimum=0,
+        maximum=2**32 - 1,  # NumPy's seeds (Ignite's manual_seed seeds NumPy too)
+    )
 
 
 @dataclass

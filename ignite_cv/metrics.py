@@ -160,12 +160,51 @@ class TrainingLossAccuracy(Metric):
         if not outputs:
             return
         losses = torch.stack([o["loss"] for o in outputs])  # the step returns detached tensors
-        scores = torch.cat([o["scores"] for o in outputs])
-        labels = torch.cat([o["y"] for o in outputs])
+        steps = [o for o in outputs if "scores" in o]
+        restored = [o for o in outputs if "scores" not in o]  # see load_partial_state
         self._loss_sum += losses.sum().to(self._device)
-        self._correct += (scores.argmax(dim=1) == labels).sum().to(self._device)
+        if steps:
+            scores = torch.cat([o["scores"] for o in steps])
+            labels = torch.cat([o["y"] for o in steps])
+            self._correct += (scores.argmax(dim=1) == labels).sum().to(self._device)
+            self._images += len(labels)
+        for entry in restored:
+            self._correct += entry["correct"].to(self._device)
+            self._images += entry["images"]
         self._batches += len(outputs)
-        self._images += len(labels)
+
+    def partial_state(self) -> dict[str, torch.Tensor]:
+        """The sums so far in this epoch, for a mid-epoch training state, without folding: the batches
+        not yet folded are kept one by one (loss, correct count, images), so a resumed epoch folds the
+        same losses in the same groups and its epoch loss is bitwise the uninterrupted run's."""
+        pending = self._unfolded
+        correct = [
+            o["correct"] if "scores" not in o else (o["scores"].argmax(dim=1) == o["y"]).sum()
+            for o in pending
+        ]
+        images = [o["images"] if "scores" not in o else len(o["y"]) for o in pending]
+        return {
+            "loss_sum": self._loss_sum.detach().clone(),
+            "correct": self._correct.detach().clone(),
+            "counts": torch.tensor([self._batches, self._images], dtype=torch.int64),
+            "pending_loss": torch.stack([o["loss"] for o in pending]) if pending else torch.zeros(0),
+            "pending_correct": torch.stack([c.to("cpu") for c in correct])
+            if pending
+            else torch.zeros(0, dtype=torch.int64),
+            "pending_images": torch.tensor(images, dtype=torch.int64),
+        }
+
+    def load_partial_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`partial_state` (call right after the epoch's reset)."""
+        self._loss_sum = state["loss_sum"].to(self._device).clone()
+        self._correct = state["correct"].to(self._device).clone()
+        self._batches, self._images = (int(v) for v in state["counts"])
+        self._unfolded = [
+            {"loss": loss, "correct": correct, "images": int(images)}
+            for loss, correct, images in zip(
+                state["pending_loss"].to(self._device), state["pending_correct"], state["pending_images"]
+            )
+        ]
 
     def compute(self) -> dict[str, float]:  # noqa: D102
         self._fold()
@@ -199,6 +238,10 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
             out[name] = float(value)
     return out
 
+
+#: The validation metrics ``--monitor`` may name (``top5`` only for more than 10 classes): the scalar
+#: entries of :func:`evaluation_metrics` (``tests/test_metrics.py`` checks they agree).
+MONITORABLE_METRICS = ("loss", "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "top5")
 
 #: Metrics where lower is better; everything else is maximised.
 LOWER_IS_BETTER = frozenset({"loss"})

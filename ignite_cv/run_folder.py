@@ -9,7 +9,8 @@ Layout::
         checkpoints/         best_*.safetensors, last_*.safetensors
         report/              the test report
         data_skipped.txt     unreadable input files, if any
-        summary.json         test metrics, best epoch, epochs run, wall time, parameter counts
+        summary.json         test metrics, best epoch, epochs run, wall time, parameter counts (last)
+        .lock                locked by the one process that writes the folder (training/lifecycle.py)
 
 A new run never reuses an existing folder: a name that exists gets a ``-2``, ``-3``... suffix, so
 nothing a user already has is overwritten. Only rank 0 creates and writes it.
@@ -47,6 +48,11 @@ class RunFolder:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            except OSError as err:  # read-only, full, no permission
+                raise UserError(
+                    f"cannot create a run folder in --output-dir {base} ({err.strerror})",
+                    "pass a writable folder with free space",
+                ) from None
             return cls(candidate)
         raise UserError(f"too many runs named {name} in {base}", "pass another --run-name")
 

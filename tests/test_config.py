@@ -9,16 +9,15 @@ from ignite_cv.models.options import MLPOptions, TinyVGGOptions, TransferOptions
 from ignite_cv.utils.options import build_parser
 from tests.recipe_utils import load_recipe
 
-MODEL_FIELDS = {
-    "mlp": {"hidden_sizes", "batch_norm", "dropout"},
-    "tinyvgg": {"hidden_units", "batch_norm", "dropout"},
+MODEL_FIELDS = {  # every family starts from --weights (its head replaced: another class count works)
+    "mlp": {"hidden_sizes", "batch_norm", "dropout", "weights"},
+    "tinyvgg": {"hidden_units", "batch_norm", "dropout", "weights"},
     "resnet_finetune": {"dropout", "head_hidden", "weights", "mode", "unfreeze", "warmup_epochs", "head_lr"},
 }
 OTHER_MODELS_ONLY = {
     "hidden_sizes",
     "hidden_units",
     "head_hidden",
-    "weights",
     "mode",
     "unfreeze",
     "warmup_epochs",
@@ -62,4 +61,8 @@ def test_a_config_holds_every_concern_and_round_trips_through_its_dict():
 
 def test_model_option_classes_do_not_share_fields_they_do_not_mean():
     assert "hidden_units" not in {f.name for f in dataclasses.fields(TransferOptions)}
-    assert "weights" not in {f.name for f in dataclasses.fields(TinyVGGOptions)}
+    assert "mode" not in {f.name for f in dataclasses.fields(TinyVGGOptions)}
+    # --weights means the same for every family: declared once, in InitialWeightsOptions
+    from ignite_cv.models.options import InitialWeightsOptions
+
+    assert all(issubclass(c, InitialWeightsOptions) for c in (MLPOptions, TinyVGGOptions, TransferOptions))

@@ -58,3 +58,50 @@ def test_each_epoch_counts_only_its_own_batches():
     engine.run([wrong, wrong, wrong], max_epochs=2, epoch_length=3)
     assert epochs[0] == {"loss": 1.0, "accuracy": 1.0}
     assert epochs[1] == {"loss": 3.0, "accuracy": 0.0}
+
+
+def _outputs(n_batches: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        {
+            "loss": torch.rand((), generator=g),
+            "scores": torch.randn(5, 4, generator=g),
+            "y": torch.arange(5) % 4,
+        }
+        for _ in range(n_batches)
+    ]
+
+
+@pytest.mark.parametrize("cut", [3, 32, 37, 70])
+def test_a_partial_epoch_saved_and_restored_gives_the_uninterrupted_epoch_bitwise(cut):
+    from ignite_cv.metrics import TrainingLossAccuracy
+
+    outputs = _outputs(75)
+    whole = TrainingLossAccuracy()
+    whole.reset()
+    for output in outputs:
+        whole.update(output)
+    first = TrainingLossAccuracy()
+    first.reset()
+    for output in outputs[:cut]:
+        first.update(output)
+    saved = {k: v.clone() for k, v in first.partial_state().items()}
+    resumed = TrainingLossAccuracy()
+    resumed.reset()
+    resumed.load_partial_state(saved)
+    twice = TrainingLossAccuracy()  # a second kill: a state taken from the resumed metric
+    twice.reset()
+    for output in outputs[cut : cut + 2]:
+        resumed.update(output)
+    twice.load_partial_state(resumed.partial_state())
+    for output in outputs[cut + 2 :]:
+        twice.update(output)
+    assert twice.compute() == whole.compute()  # floats compared exactly
+
+
+def test_the_monitorable_metrics_are_the_evaluations_scalar_metrics():
+    from ignite_cv.metrics import MATRIX_METRICS, MONITORABLE_METRICS, evaluation_metrics
+
+    metrics = evaluation_metrics(ClassificationTask(11), torch.device("cpu"))
+    vectors = {"precision", "recall", "f1", *MATRIX_METRICS}
+    assert set(MONITORABLE_METRICS) == set(metrics) - vectors

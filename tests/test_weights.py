@@ -1,9 +1,11 @@
+import json
 import pickle
 
 import pytest
 import torch
 
 from ignite_cv.models import build_model
+from ignite_cv.utils.checksum import tensors_checksum
 from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, read_card, save_model
 
@@ -60,3 +62,76 @@ def test_missing_file_and_file_without_metadata(tmp_path):
     save_file({"w": torch.zeros(2)}, str(bare))
     with pytest.raises(UserError, match="no ignite_cv metadata"):
         read_card(bare)
+
+
+# --- checksums and metadata read from files (issue 19) ---------------------------------------------
+
+
+def _saved(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("tinyvgg", 1, (8, 8), 3, hidden_units=4)
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, _card())
+    return path
+
+
+def test_a_flipped_bit_or_a_truncation_is_refused_naming_the_file(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    flipped = tmp_path / "flipped.safetensors"
+    data[-9] ^= 0x04  # one bit of the last weight
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=f"{flipped} fails its checksum: the file is damaged"):
+        load_model(flipped)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError, match="damaged or truncated"):
+        load_model(truncated)
+
+
+def _with_card(tmp_path, edit):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = _saved(tmp_path)
+    with safe_open(str(source), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+    metadata["ignite_cv"] = edit(json.loads(metadata["ignite_cv"]))
+    tensors = load_file(str(source))
+    metadata["crc32"] = tensors_checksum(tensors, metadata["ignite_cv"])  # edited with care: it verifies
+    path = tmp_path / "edited.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda card: json.dumps([card]), "a JSON list, not an object"),
+        (lambda card: json.dumps("tinyvgg"), "a JSON str, not an object"),
+        (lambda card: json.dumps({**card, "image_size": [10**6, 10**6]}), "'image_size'"),
+        (lambda card: json.dumps({**card, "class_names": "xyz"}), "'class_names'"),
+        (lambda card: json.dumps({**card, "in_channels": 7}), "'in_channels'"),
+        (lambda card: json.dumps({**card, "num_outputs": 10**9}), "'num_outputs'"),
+        (lambda card: json.dumps({k: v for k, v in card.items() if k != "arch_args"}), "'arch_args'"),
+    ],
+)
+def test_metadata_of_the_wrong_type_or_size_is_refused_before_anything_is_built(tmp_path, edit, named):
+    path = _with_card(tmp_path, edit)
+    with pytest.raises(UserError) as caught:
+        read_card(path)
+    assert named in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_card_describing_a_far_larger_model_than_the_file_is_refused_unallocated(tmp_path):
+    # 4096 px is within bounds, but TinyVGG's classifier would then need 4·1024² weights per class
+    path = _with_card(tmp_path, lambda card: json.dumps({**card, "image_size": [4096, 4096]}))
+    with pytest.raises(UserError, match="describes a model of 12,583,451 values"):
+        load_model(path)
+
+
+def test_every_checkpoint_stores_a_checksum(tmp_path):
+    from safetensors import safe_open
+
+    with safe_open(str(_saved(tmp_path)), framework="pt") as handle:
+        assert len(handle.metadata()["crc32"]) == 8

@@ -25,6 +25,7 @@ Resizing uses Pillow's antialiased bilinear filter, on 8-bit data.
 from __future__ import annotations
 
 import io
+import json
 import os
 import threading
 import zipfile
@@ -311,13 +312,27 @@ class FolderScan:
 
 
 def _skip(skipped: list[str], ref: str, reason: str) -> None:
-    skipped.append(f"{display_ref(ref)}: {reason}")
+    skipped.append(f"{quote_name(display_ref(ref))}: {reason}")
+
+
+def quote_name(name: str) -> str:
+    """A file name as one line of a listing: as it is, or JSON-quoted (``"a\\nb.png"``) when it holds a
+    line break or another control character, so every listed file stays one line."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or name.startswith('"'):
+        return json.dumps(name, ensure_ascii=False)
+    return name
 
 
 def _assign(
-    entries: list[tuple[tuple[str, ...], str]], where: str, skipped: list[str]
+    entries: list[tuple[tuple[str, ...], str]],
+    where: str,
+    skipped: list[str],
+    parents: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, dict[str, list[tuple[tuple[str, ...], str]]]]:
-    """Group files into ``{split: {class: [(parts, ref)]}}``; report files outside class folders."""
+    """Group files into ``{split: {class: [(parts, ref)]}}``; report files outside class folders.
+
+    ``parents``, when given, receives each split's folder of class folders (relative parts)."""
+    parents = {} if parents is None else parents
     entries = sorted(entries)
     depth = 0
     while True:  # descend into single wrapping folders (not a split or class folder)
@@ -353,7 +368,9 @@ def _assign(
         )
 
     grouped: dict[str, dict[str, list[tuple[tuple[str, ...], str]]]] = {}
+    prefix = entries[0][0][:depth] if entries else ()
     if split_dirs:
+        parents.update({split: (*prefix, name) for split, name in split_dirs.items()})
         by_dir = {name: split for split, name in split_dirs.items()}
         for parts, ref in entries:
             split = by_dir.get(parts[depth]) if len(parts) > depth + 1 else None
@@ -364,6 +381,7 @@ def _assign(
             else:
                 grouped.setdefault(split, {}).setdefault(parts[depth + 1], []).append((parts, ref))
     else:
+        parents["train"] = prefix
         for parts, ref in entries:
             if len(parts) == depth + 1:
                 _skip(skipped, ref, "not in a class folder")
@@ -387,6 +405,23 @@ def _run_checks(refs: list[str], channels: int, workers: int) -> Iterable[str | 
             yield from pool.map(check, refs, chunksize=16)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _empty_class_folders(
+    root: Path, parents: dict[str, tuple[str, ...]], grouped: dict[str, dict[str, list]]
+) -> list[Path]:
+    """Folders beside the class folders that hold no (non-hidden) file: a class the user meant to have."""
+    empty = []
+    for split, parent in parents.items():
+        folder = Path(os.path.abspath(root)).joinpath(*parent)
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            named_split = not parent and child.name.lower() in SPLIT_FOLDERS  # an empty val/ is no class
+            known = child.name in grouped.get(split, {})
+            if child.is_dir() and not _hidden([child.name]) and not known and not named_split:
+                empty.append(child)
+    return empty
 
 
 def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = False) -> FolderScan:
@@ -413,7 +448,15 @@ def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = 
         raise UserError(f"--data-root {root} is neither a folder nor a zip file", "pass a folder or a .zip")
 
     skipped: list[str] = []
-    grouped = _assign(entries, str(root), skipped)
+    parents: dict[str, tuple[str, ...]] = {}
+    grouped = _assign(entries, str(root), skipped, parents)
+    empty = _empty_class_folders(root, parents, grouped) if root.is_dir() else []
+    if empty:
+        raise UserError(
+            f"class folder {quote_name(str(empty[0]))} holds no files"
+            + (f" (nor do {len(empty) - 1} more)" if len(empty) > 1 else ""),
+            "add its images, or remove the folder",
+        )
     train_classes = grouped.get("train", {})
     if not train_classes:
         raise UserError(

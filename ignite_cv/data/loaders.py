@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ignite_cv.data.folder import UnreadableImage, decode_image, display_ref
+from ignite_cv.data.folder import UnreadableImage, decode_image, display_ref, quote_name
 from ignite_cv.data.splits import Split
 from ignite_cv.utils.errors import UserError
 
@@ -277,11 +277,25 @@ class FileImageDataset(Dataset):
         try:
             image = decode_image(ref, self.channels, self.size, self.center_crop)
         except UnreadableImage as err:
-            raise UserError(
-                f"cannot read image {display_ref(ref)} ({err}) although it passed the scan before training",
-                "restore or remove the file and restart",
+            raise ImageReadError(
+                f"cannot read image {quote_name(display_ref(ref))} ({err}) although it passed the scan "
+                "before training",
+                "restore or remove the file, then resume the run (--resume RUN_DIR)",
             ) from None
         return image, self.labels[index]
+
+
+class ImageReadError(UserError):
+    """An image that stopped decoding after the scan. Raised in a DataLoader worker, it reaches the
+    main process rebuilt by PyTorch from one text, ``"Caught ImageReadError in DataLoader worker
+    process 0. Original Traceback ..."``, whose last line is this message: that line is kept, so the
+    user reads one short line and no worker traceback."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        if fix is None and "Original Traceback" in problem:
+            last = problem.strip().splitlines()[-1]
+            problem = last.split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(problem, fix)
 
 
 class FileLoader:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from ignite_cv.utils.limits import MAX_IMAGE_SIDE
 from ignite_cv.utils.options import option
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "npz")
@@ -22,20 +23,28 @@ class DataOptions:
         0.1,
         "fraction of train held out (stratified, seeded by --seed) for validation when the source has no "
         "val split; a folder with only train/ and val/ tests on val/ and validates on this part of train/",
+        minimum=0.001,
+        maximum=0.99,
     )
     image_size: int = option(
         0,
         "resize images to this square size in pixels (0 = keep the source's size; "
         "image folders default to 224)",
+        minimum=0,
+        maximum=MAX_IMAGE_SIDE,
     )
     center_crop: bool = option(
         False,
         "resize the shorter side to --image-size, then center-crop a square "
         "(default: resize to a square, which may change the aspect ratio)",
     )
-    channels: int = option(0, "image channels: 1 (grey) or 3 (RGB); 0 = the source's own (image folders: 3)")
+    channels: int = option(
+        0, "image channels: 1 (grey) or 3 (RGB); 0 = the source's own (image folders: 3)", choices=(0, 1, 3)
+    )
     workers: int = option(
-        2, "DataLoader worker processes that decode/resize image files, and threads of the image-folder scan"
+        2,
+        "DataLoader worker processes that decode/resize image files, and threads of the image-folder scan",
+        minimum=0,
     )
     data_on_device: str = option(
         "auto",

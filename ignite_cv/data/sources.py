@@ -14,6 +14,7 @@ split of train.
 
 from __future__ import annotations
 
+import os
 import socket
 import urllib.parse
 import zipfile
@@ -32,6 +33,7 @@ from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
 from ignite_cv.data.splits import DataBundle, Split
 from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.limits import MAX_CLASSES, MAX_IMAGE_SIDE
 
 #: Share of train held out as the test split when a source has none.
 TEST_FRACTION = 0.2
@@ -178,6 +180,8 @@ def _array_bundle(
     height, width = train.images.shape[-2:]
     size = (options.image_size, options.image_size) if options.image_size else (height, width)
 
+    _check_array_memory(train, val, test, channels, size, source)
+
     def shape(split: Split) -> Split:
         images = convert_channels(split.images, channels)
         images = resize_images(images, size, options.center_crop)
@@ -192,6 +196,25 @@ def _array_bundle(
         channels=channels,
         image_size=size,
     )
+
+
+def _check_array_memory(
+    train: Split, val: Split, test: Split, channels: int, size: tuple[int, int], source: str
+) -> None:
+    """Refuse an ``--image-size`` whose resized arrays would not fit in memory, before allocating them."""
+    count = len(train) + len(val) + len(test)
+    needed = count * channels * size[0] * size[1]  # uint8: one byte per value
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no bound
+        return
+    if needed > memory // 2:
+        raise UserError(
+            f"{count} images of {source} at {size[0]}×{size[1]}×{channels} need {needed / 2**30:.1f} GiB "
+            f"in memory, more than half of this machine's {memory / 2**30:.1f} GiB",
+            "pass a smaller --image-size, or arrange the images as a folder (--dataset folder decodes files "
+            "batch by batch)",
+        )
 
 
 def _need_root(options: Any, what: str) -> Path:
@@ -368,6 +391,12 @@ def _npz_images(array: np.ndarray, key: str, path: Path) -> torch.Tensor:
         array = array.transpose(0, 3, 1, 2)
     elif not (array.ndim == 4 and array.shape[1] in (1, 3)):
         raise UserError(f"{path}: {key} has shape {array.shape}", fix)
+    height, width = array.shape[-2:]
+    if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
+        raise UserError(
+            f"{path}: {key} has images of shape {height}×{width}",
+            f"store images of 1 to {MAX_IMAGE_SIDE} pixels a side",
+        )
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
@@ -379,9 +408,15 @@ def _npz_labels(array: np.ndarray, key: str, path: Path) -> torch.Tensor:
             f"{path}: {key} has shape {array.shape} (multi-label data is not supported)",
             "store one class index per image, shape N or N×1",
         )
-    if not np.issubdtype(array.dtype, np.integer) or (len(array) and array.min() < 0):
+    if not np.issubdtype(array.dtype, np.integer):
         raise UserError(
-            f"{path}: {key} must hold class indices >= 0, got {array.dtype}", "store integer labels"
+            f"{path}: {key} must hold integer class indices, got {array.dtype}", "store integer labels"
+        )
+    if len(array) and (array.min() < 0 or array.max() >= MAX_CLASSES):
+        bad = array.min() if array.min() < 0 else array.max()
+        raise UserError(
+            f"{path}: {key} holds the label {int(bad)}, outside 0..{MAX_CLASSES - 1}",
+            "store class indices 0..K-1",
         )
     return torch.from_numpy(array.astype(np.int64))
 
@@ -431,11 +466,39 @@ def _load_npz(options: Any, seed: int) -> DataBundle:
         raise UserError(
             f"{path}: the splits' images differ in shape {sorted(shapes)}", "store one image shape"
         )
-    num_classes = 1 + max(int(s.labels.max()) for s in splits.values() if s is not None and len(s))
-    if num_classes < 2:
-        raise UserError(f"{path} has a single class", "store labels of two or more classes")
+    if len(train) == 0:
+        raise UserError(f"{path} has no training samples (train_labels is empty)", "store the training split")
+    num_classes = _npz_classes(splits, path)
     names = [str(i) for i in range(num_classes)]
     return _array_bundle(path.stem, train, splits["val"], splits["test"], names, options, seed, str(path))
+
+
+def _npz_classes(splits: dict[str, Split | None], path: Path) -> int:
+    """The number of classes: train's labels must be 0..K-1 (K >= 2), each with a sample, and the
+    val/test labels among them (a label train lacks would be tested on a class never trained)."""
+    train_labels = torch.unique(splits["train"].labels)
+    num_classes = int(train_labels.max()) + 1
+    if len(train_labels) < 2:
+        raise UserError(f"{path} has a single class in train_labels", "store labels of two or more classes")
+    if len(train_labels) != num_classes:
+        missing = sorted(set(range(num_classes)) - set(train_labels.tolist()))
+        raise UserError(
+            f"{path}: train_labels go up to {num_classes - 1} but have no sample of class "
+            f"{', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''}",
+            "store class indices 0..K-1, each with training samples",
+        )
+    for part in ("val", "test"):
+        split = splits[part]
+        if split is None or not len(split):
+            continue
+        unseen = sorted(set(torch.unique(split.labels).tolist()) - set(train_labels.tolist()))
+        if unseen:
+            raise UserError(
+                f"{path}: {part}_labels hold class {', '.join(map(str, unseen[:5]))}, "
+                "which train_labels lack",
+                "use the same classes in every split",
+            )
+    return num_classes
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ class BestWeights:
     Early stopping ends a run ``patience`` epochs after the best one; restoring makes the model that
     leaves training (and that the test split sees) the best one, as fastai's and Keras's
     ``restore_best_weights`` do. The copy lives in host memory on every rank, so it needs no file.
+
+    Ties: the first epoch that reaches the best score stays the best; a later epoch must score strictly
+    higher (as in Ignite's ``EarlyStopping`` and Keras). The best checkpoint file follows the same rule
+    (:func:`ignite_cv.handlers.checkpoint.top_checkpoint_path`).
     """
 
     def __init__(self, model: nn.Module, monitor: Monitor) -> None:

@@ -57,17 +57,28 @@ class SafetensorsSaver(BaseSaveHandler):
             for k, v in checkpoint.items()
             if isinstance(v, torch.Tensor)
         }
-        extra = dict(self.card.extra)
-        extra["epoch"] = int(self.epoch_fn())
-        if metadata and metadata.get("score_name"):
-            extra["score_name"] = metadata["score_name"]
-            extra["score"] = float(metadata["priority"])
-        card = ModelCard(**{**self.card.__dict__, "extra": extra})
+        scored = bool(metadata and metadata.get("score_name"))
+        card = checkpoint_card(
+            self.card,
+            int(self.epoch_fn()),
+            metadata["score_name"] if scored else None,
+            float(metadata["priority"]) if scored else None,
+        )
         self.writer.submit(save_weights, self.folder / filename, tensors, card)
 
     def remove(self, filename: str) -> None:
         if self.folder is not None:
             self.writer.submit((self.folder / filename).unlink, True)
+
+
+def checkpoint_card(
+    card: ModelCard, epoch: int, score_name: str | None = None, score: float | None = None
+) -> ModelCard:
+    """The run's card with the checkpoint's epoch (and score: higher is better) in ``extra``."""
+    extra = {**card.extra, "epoch": int(epoch)}
+    if score_name:
+        extra.update(score_name=score_name, score=float(score))
+    return ModelCard(**{**card.__dict__, "extra": extra})
 
 
 def best_checkpoint(
@@ -99,8 +110,18 @@ def last_checkpoint(model: nn.Module, saver: SafetensorsSaver, epoch_fn: Callabl
 
 
 def top_checkpoint_path(best: Checkpoint) -> Path | None:
-    """The highest-scoring saved file (Ignite keeps its saved files sorted by score, best last); None
-    before the first save and in the processes that do not write."""
-    name = best.last_checkpoint
+    """The best saved file: the highest score, and among equal scores the earliest epoch; None before the
+    first save and in the processes that do not write.
+
+    The tie rule is the one of :class:`~ignite_cv.handlers.best_weights.BestWeights` and of Ignite's
+    ``EarlyStopping`` (a later epoch must score strictly better to count as an improvement), so the
+    summary's best epoch, the file the test split is evaluated with and the weights ``--prune-after``
+    prunes are one model. Ignite's ``Checkpoint`` keeps its files sorted by score with a stable sort, so
+    its own ``last_checkpoint`` would name the *latest* of equal scores.
+    """
     folder = best.save_handler.folder
-    return None if name is None or folder is None else folder / name
+    saved = best.state_dict()["_saved"]  # [(priority, filename)], ascending priority, stable among ties
+    if folder is None or not saved:
+        return None
+    top = max(priority for priority, _ in saved)
+    return folder / next(filename for priority, filename in saved if priority == top)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from ignite.engine import Engine
 
-from ignite_cv.metrics import LOWER_IS_BETTER
+from ignite_cv.metrics import LOWER_IS_BETTER, MONITORABLE_METRICS
 from ignite_cv.utils.errors import UserError
 
 
@@ -31,6 +31,24 @@ class Monitor:
         if mode == "auto":
             mode = "min" if metric in LOWER_IS_BETTER else "max"
         return cls(metric, mode)
+
+    @staticmethod
+    def check_name(metric: str) -> None:
+        """Refuse a ``--monitor`` no evaluation computes (before any work; then :meth:`check_available`)."""
+        if metric != "auto" and metric not in MONITORABLE_METRICS:
+            raise UserError(
+                f"--monitor {metric!r} is not a validation metric",
+                f"use auto or one of: {', '.join(MONITORABLE_METRICS)}",
+            )
+
+    def check_available(self, computed) -> None:
+        """Refuse a metric this task's evaluation does not compute (``top5`` needs more than 10 classes)."""
+        if self.metric not in computed:
+            raise UserError(
+                f"--monitor {self.metric!r} is not computed for this data set "
+                "(top5 is reported for more than 10 classes)",
+                f"use auto or one of: {', '.join(m for m in MONITORABLE_METRICS if m in computed)}",
+            )
 
     def value(self, engine: Engine) -> float:
         try:

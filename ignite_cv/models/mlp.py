@@ -32,6 +32,8 @@ class MLP(nn.Sequential):
             width = size
         layers.append(nn.Linear(width, num_outputs))
         super().__init__(*layers)
+        #: The head (the last Linear, whose shape follows the number of classes): dropped from a weights file.
+        self.head_key_prefixes = (f"{len(layers) - 1}.",)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")

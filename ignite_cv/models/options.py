@@ -71,15 +71,27 @@ class ModelOptions:
 
 
 @dataclass
-class MLPOptions(ModelOptions):
+class InitialWeightsOptions:
+    """Where a model's first weights come from (every model family has them)."""
+
+    weights: str = option(
+        "none",
+        "initial weights: none (random), imagenet (torchvision's, from the torch hub cache, downloaded when "
+        "online; resnet18/34/50, alexnet), or FILE: a .safetensors or .pth state dict, or an ignite_cv "
+        "checkpoint of the same architecture; the file's head is replaced, so its classes may differ",
+    )
+
+
+@dataclass
+class MLPOptions(InitialWeightsOptions, ModelOptions):
     model: str = option("mlp", "architecture: a multi-layer perceptron", choices=("mlp",))
-    hidden_sizes: tuple[int, ...] = option((512, 256), "widths of the hidden layers")
+    hidden_sizes: tuple[int, ...] = option((512, 256), "widths of the hidden layers", minimum=1)
     batch_norm: bool = option(True, "BatchNorm after each hidden layer")
     dropout: float = option(0.2, "dropout after each hidden layer", minimum=0.0, maximum=0.99)
 
 
 @dataclass
-class TinyVGGOptions(ModelOptions):
+class TinyVGGOptions(InitialWeightsOptions, ModelOptions):
     model: str = option(
         "tinyvgg", "architecture: two VGG conv blocks and a linear classifier", choices=("tinyvgg",)
     )
@@ -89,7 +101,7 @@ class TinyVGGOptions(ModelOptions):
 
 
 @dataclass
-class TransferOptions(ModelOptions):
+class TransferOptions(InitialWeightsOptions, ModelOptions):
     model: str = option(
         "resnet18",
         "architecture: torchvision's ResNet, AlexNet (63 px and up) or a small-input AlexNet (28-32 px)",
@@ -102,12 +114,6 @@ class TransferOptions(ModelOptions):
         False,
         "give the new head a hidden layer whose width is the power of two closest to the square root of the "
         "backbone's feature width (512 -> 16, 2048 -> 32, 4096 -> 64)",
-    )
-    weights: str = option(
-        "none",
-        "initial weights: imagenet (torchvision's, from the torch hub cache, downloaded when online; "
-        "resnet18/34/50, alexnet), none (random), or FILE: a .safetensors or .pth state dict, or an "
-        "ignite_cv checkpoint of the same architecture (its head is replaced)",
     )
     mode: str = option(
         "scratch",

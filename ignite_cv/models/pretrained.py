@@ -10,8 +10,11 @@
   ignite_cv checkpoint of another run: a ``.safetensors`` whose metadata holds ``"ignite_cv"`` (a JSON
   string with ``"arch"``, ``"arch_args"``, ``"num_classes"`` …); one of another architecture is refused.
 
-In every case the head is replaced: head keys of the file (``head.*``, and torchvision's ``fc.*`` or
-``classifier.6.*``) are dropped and the model keeps its new head. Keys may carry ``module.`` (DDP),
+In every case the head is replaced: head keys of the file (each architecture declares them as
+``head_key_prefixes``: ``head.*`` and torchvision's ``fc.*`` or ``classifier.6.*``, TinyVGG's
+``classifier.*``, the MLP's last Linear) are dropped and the model keeps its new head, so a checkpoint of
+10 classes starts a run of 2. An ignite_cv checkpoint's checksum is verified, and weights with a NaN or
+infinity are refused. Keys may carry ``module.`` (DDP),
 ``model.`` or ``_orig_mod.`` (``torch.compile``) prefixes. The first conv of a grey model (1 input
 channel) gets the RGB kernels' sum over the colour axis: their average scaled by 3, so that a grey
 image gives the same response as the same image copied into R, G and B (a plain average would divide
@@ -34,6 +37,7 @@ import torch
 import torchvision
 from torch import nn
 
+from ignite_cv.utils.checksum import verify_checksum
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
 
@@ -177,11 +181,18 @@ def read_weights_file(path: str | Path, arch: str) -> tuple[dict[str, torch.Tens
             )
         try:
             tensors = safetensors.torch.load_file(str(path), device="cpu")
+            with safetensors.safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
         except Exception as err:
             raise UserError(
                 f"{path} is not a valid .safetensors file ({type(err).__name__}: {str(err)[:120]})",
                 "pass a .safetensors file written by safetensors or ignite_cv, or a .pth state dict",
             ) from None
+        if verify_checksum(tensors, metadata.get(CHECKPOINT_METADATA_KEY, ""), metadata) is False:
+            raise UserError(
+                f"{path} fails its checksum: the file is damaged",
+                "pass another checkpoint of that run (its checkpoints/ folder)",
+            )
         if info is None:
             return tensors, str(path)
         classes = info.get("num_classes") or len(info.get("class_names") or [])
@@ -257,6 +268,12 @@ def load_backbone_state(
             f"weights {origin} share no tensor names with {arch} (the file's keys look like "
             f"{_short_list(sorted(body or source), 2)})",
             fix,
+        )
+    not_finite = [k for k, v in to_load.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if not_finite:
+        raise UserError(
+            f"weights {origin} hold NaN or infinite values ({_short_list(not_finite)})",
+            "pass weights of a model that trained without diverging, or --weights none",
         )
     inner.load_state_dict(to_load, strict=False)
 

@@ -25,6 +25,9 @@ def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Seq
 
 
 class TinyVGG(nn.Module):
+    #: The head (its last Linear, whose shape follows the number of classes): dropped from a weights file.
+    head_key_prefixes = ("classifier.",)
+
     def __init__(
         self,
         in_channels: int,

@@ -16,5 +16,9 @@ class ProfileOptions:
         "profile the first training phase: Ignite's time profilers (data loading, step, each handler) and a "
         "torch.profiler trace of a few steps, written to <run>/profile/, with a summary at the end",
     )
-    profile_warmup_steps: int = option(5, "--profile: training iterations before the torch.profiler trace")
-    profile_trace_steps: int = option(5, "--profile: training iterations the torch.profiler trace records")
+    profile_warmup_steps: int = option(
+        5, "--profile: training iterations before the torch.profiler trace", minimum=0
+    )
+    profile_trace_steps: int = option(
+        5, "--profile: training iterations the torch.profiler trace records", minimum=1
+    )

@@ -47,13 +47,21 @@ class PruneOptions:
         "fraction from every layer",
         aliases=("--global",),
     )
-    iterative_steps: int = option(1, "reach the ratio in this many pruning steps, re-ranking between them")
-    finetune_epochs: int = option(3, "fine-tuning epochs after pruning (0 = none)")
-    finetune_lr: float = option(0.0, "fine-tuning peak learning rate, cosine schedule (0 = --lr / 10)")
-    taylor_samples: int = option(512, "training images whose loss gradients rank channels for taylor")
-    latency_warmup: int = option(5, "untimed forward passes before timing each model")
-    latency_repeats: int = option(30, "timed forward passes per batch size")
-    latency_budget_s: float = option(10.0, "stop timing a model after this many seconds (at least 5 passes)")
+    iterative_steps: int = option(
+        1, "reach the ratio in this many pruning steps, re-ranking between them", minimum=1
+    )
+    finetune_epochs: int = option(3, "fine-tuning epochs after pruning (0 = none)", minimum=0)
+    finetune_lr: float = option(
+        0.0, "fine-tuning peak learning rate, cosine schedule (0 = --lr / 10)", minimum=0.0
+    )
+    taylor_samples: int = option(
+        512, "training images whose loss gradients rank channels for taylor", minimum=1
+    )
+    latency_warmup: int = option(5, "untimed forward passes before timing each model", minimum=0)
+    latency_repeats: int = option(30, "timed forward passes per batch size", minimum=1)
+    latency_budget_s: float = option(
+        10.0, "stop timing a model after this many seconds (at least 5 passes)", minimum=0.0
+    )
 
     @classmethod
     def from_config(cls, config: Any) -> PruneOptions:
@@ -131,6 +139,8 @@ class PruneAfterOptions(_PrunePrefixed):
         0.0,
         "after training, prune this fraction of channels (0 < R < 1) from a copy of the best model, "
         "fine-tune it and compare before/after in <run>/pruning/ (0 = off)",
+        minimum=0.0,
+        maximum=0.99,
     )
 
 

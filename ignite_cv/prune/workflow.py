@@ -271,6 +271,8 @@ def _finetune(
     """One cosine phase on the epoch loop, best-on-validation weights restored."""
     evaluator = create_evaluator(model, task, pipeline, device, step, evaluation_metrics(task, device))
     monitor = Monitor.resolve(config.monitor, config.monitor_mode, task.binary)
+    history = MetricsHistory(out_dir / "finetune_metrics.jsonl")
+    history.truncate(0)  # rows of an earlier, interrupted fine-tune into this folder (a resumed run's)
     parts = LoopParts(
         model=model,
         task=task,
@@ -285,7 +287,7 @@ def _finetune(
         total_epochs=options.finetune_epochs,
         log_every=config.log_every,
         train_mode=train_mode,
-        history=MetricsHistory(out_dir / "finetune_metrics.jsonl"),
+        history=history,
         progress=progress,
         progress_bars=False,
     )

@@ -38,7 +38,12 @@ from ignite_cv.defaults import check_choices, resolution_notes
 from ignite_cv.engine import StepOptions, create_evaluator
 from ignite_cv.evaluation import run_evaluation
 from ignite_cv.handlers.best_weights import BestWeights
-from ignite_cv.handlers.checkpoint import best_checkpoint, last_checkpoint, top_checkpoint_path
+from ignite_cv.handlers.checkpoint import (
+    best_checkpoint,
+    checkpoint_card,
+    last_checkpoint,
+    top_checkpoint_path,
+)
 from ignite_cv.handlers.collapse import CollapseWarning, collapse_epochs
 from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.handlers.nonfinite import NonFiniteLossError
@@ -64,23 +69,31 @@ from ignite_cv.training.decisions import (
     decide_threshold,
     put_positive_last,
 )
+from ignite_cv.training.lifecycle import claim_run
 from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
 from ignite_cv.training.resume import (
     SkippingLoader,
     capture,
     completed_epochs,
     restore_shared,
-    resumed_config,
     state_folder,
+    training_finished,
 )
 from ignite_cv.training.run_output import RunOutput
-from ignite_cv.training_state import TrainingState, latest_valid_state, snapshot_state, write_state
+from ignite_cv.training_state import (
+    TrainingState,
+    latest_valid_state,
+    list_states,
+    snapshot_state,
+    write_state,
+)
 from ignite_cv.utils.allocator import tune_cpu_allocator
 from ignite_cv.utils.devices import resolve_device
 from ignite_cv.utils.distributed import choose_backend, leave_together, per_process_batch, say
-from ignite_cv.utils.errors import UserError
+from ignite_cv.utils.errors import UserError, write_failure
 from ignite_cv.utils.modules import count_params, unwrap
-from ignite_cv.weights import ModelCard, load_model
+from ignite_cv.utils.options import check_options
+from ignite_cv.weights import ModelCard, load_model, save_weights
 
 #: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
 STATS_CACHE = ".stats-cache"
@@ -95,17 +108,34 @@ def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | No
     each phase with the bare (unwrapped) model, e.g. to inspect or export per-rank weights. ``hooks``
     are added to every phase after the run's own (e.g. a tuner's pruning handler on the evaluator).
     """
+    check_options(config)  # every field by its declared type and range, a config built in Python too
+    Monitor.check_name(config.monitor)
     backend = choose_backend(config.nproc_per_node, config.backend, config.device)
     nproc = config.nproc_per_node if config.nproc_per_node > 1 else None
-    if config.resume:
-        config = resumed_config(config)
     result: dict = {}
-    with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
-        parallel.run(_fit_in_process, config, result, on_phase_end, tuple(hooks))
+    with claim_run(config, say) as run:  # the run folder, locked; a resumed run's config
+        if run.finished is not None:
+            return run.finished
+        try:
+            with idist.Parallel(backend=backend, nproc_per_node=nproc) as parallel:
+                parallel.run(_fit_in_process, run.config, run.path, result, on_phase_end, tuple(hooks))
+        except OSError as err:  # a full disk, a read-only folder: one line, the states written intact
+            failure = write_failure(err, _write_fix(run.path))
+            if failure is None:
+                raise
+            raise failure from None
     return result.get("summary")
 
 
-def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, hooks=()) -> None:
+def _write_fix(run_dir: Path | None) -> str:
+    if run_dir is not None and list_states(state_folder(run_dir)):
+        return f"free space (or make the folder writable), then continue the run with --resume {run_dir}"
+    return "free space or pass a writable --output-dir, then start the run again"
+
+
+def _fit_in_process(
+    local_rank: int, config, run_dir: Path | None, result: dict, on_phase_end=None, hooks=()
+) -> None:
     started = time.perf_counter()
     for note in resolution_notes(config):
         say(note)
@@ -113,9 +143,10 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, ho
     data = prepare_data(config, device)
     model = prepare_model(config, data.bundle, device)
     state = resume_state(config)
-    output = RunOutput.open(config, config.resume or None)
+    output = RunOutput.open(config, run_dir)
     timeline = Timeline()
-    output.start(config, data.bundle, timeline, completed_epochs(state) if state else None)
+    resumed_epochs = completed_epochs(state) if state else (0 if config.resume else None)
+    output.start(config, data.bundle, timeline, resumed_epochs)
     engines = build_engines(config, data, model, output, device, timeline)
     _attach_image_grid(config, data, model, engines, output)
     if state is not None:
@@ -227,10 +258,11 @@ def _build_model(config, data: DataBundle, task: ClassificationTask, normalizati
                 f"warning: --mode {config.mode} with --weights none trains on a random frozen backbone "
                 "(a baseline)"
             )
-        if config.weights not in ("", "none"):
-            from ignite_cv.models.pretrained import load_pretrained
+    weights = getattr(config, "weights", "none")  # every model family's InitialWeightsOptions
+    if weights not in ("", "none"):
+        from ignite_cv.models.pretrained import load_pretrained
 
-            say(load_pretrained(model, config.model, config.weights, data.channels))
+        say(load_pretrained(model, config.model, weights, data.channels))
     card = ModelCard(
         arch=config.model,
         arch_args=arch_args,
@@ -256,6 +288,8 @@ def resume_state(config) -> TrainingState | None:
     """The newest valid training state of the run being resumed (None for a new run)."""
     if not config.resume:
         return None
+    if not list_states(state_folder(Path(config.resume))):
+        return None  # stopped before its first save: it starts over (training/lifecycle.py)
     state = latest_valid_state(state_folder(Path(config.resume)), warn=say)
     say(f"resuming {config.resume} from {state.path.name} (epoch {completed_epochs(state)} completed)")
     return state
@@ -279,6 +313,7 @@ def build_engines(
     metrics = evaluation_metrics(model.task, device)
     evaluator = create_evaluator(model.model, model.task, model.pipeline, device, step, metrics)
     monitor = Monitor.resolve(config.monitor, config.monitor_mode, model.task.binary)
+    monitor.check_available(metrics)
     parts = LoopParts(
         model=model.model,
         task=model.task,
@@ -396,6 +431,7 @@ class TrainingStates(PhaseHook):
             if not _weights_finite(parts.model):  # diverged in this very step: keep the last good state
                 return
             state = capture(parts, run, self.checkpoints, self.elapsed())
+            state.meta["config"] = self.config.to_dict()  # a resume checks config.json against it
             snapshot = snapshot_state(state)
             self.output.writer.submit(
                 write_state, folder, parts.timeline.iteration, snapshot, self.config.keep_states
@@ -453,10 +489,12 @@ def train(
         Histograms(config, output),
         *extra_hooks,
     ]
-    phases = plan_phases(config, unwrap(parts.model))
-    say(describe_plan(phases))
+    plan = plan_phases(config, unwrap(parts.model))
+    say(describe_plan(plan))
+    if state is not None and training_finished(state, [phase.epochs for phase in plan]):
+        say("training had ended when the run stopped; finishing it: test evaluation, report, summary")
     try:
-        for index, phase in enumerate(phases):
+        for index, phase in enumerate(plan):
             if state is not None and index < state.meta["phase"]:
                 continue
             resume_here = state if state is not None and index == state.meta["phase"] else None
@@ -464,11 +502,13 @@ def train(
             if on_phase_end is not None:
                 on_phase_end(unwrap(parts.model), index, result)
     except NonFiniteLossError as err:
-        raise UserError(
-            str(err),
-            "lower --lr, use --grad-clip, or --amp none; the last good checkpoint is in "
-            + (str(output.folder.checkpoints) if output.folder else "the run folder"),
-        ) from None
+        saved = output.folder is not None and list_states(state_folder(output.path))
+        where = (
+            f"the last good state is in {state_folder(output.path)} (--resume {output.path} after the fix)"
+            if saved
+            else "no checkpoint was saved before it"
+        )
+        raise UserError(str(err), f"lower --lr, use --grad-clip, or --amp none; {where}") from None
 
 
 def _weights_finite(model: nn.Module) -> bool:
@@ -491,7 +531,7 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     parts = engines.parts
     parts.best.restore()
     best_file = top_checkpoint_path(engines.checkpoints["best"])
-    net = load_model(best_file, parts.device)[0] if best_file is not None else model.model
+    net = _best_net(model, parts, best_file)
     store = best_file if output.writes else None  # the reported model's card gets the threshold
     threshold = decide_threshold(
         config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step, store
@@ -570,8 +610,35 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     return summary
 
 
+def _best_net(model: RunModel, parts: LoopParts, best_file: Path | None) -> nn.Module:
+    """The best checkpoint, reloaded from its file where there is one (its checksum verified); a damaged
+    file is rewritten from the best weights the training state holds, which are then the ones used."""
+    if best_file is None:
+        return model.model
+    try:
+        return load_model(best_file, parts.device)[0]
+    except UserError as err:  # damaged: the training state holds the same weights (parts.best)
+        say(f"warning: {err}")
+        _rewrite_best(best_file, model.card, parts)
+        return model.model
+
+
 def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, net: nn.Module):
-    """Evaluate ``net`` (the best checkpoint, reloaded from its file where there is one) on the test split."""
+    """Evaluate ``net`` (the best model, from :func:`_best_net`) on the test split."""
     loader = make_loader(config, data.bundle, data.bundle.test, train=False, device=parts.device)
     step = StepOptions(config.amp, config.channels_last)
     return run_evaluation(net, model.task, model.pipeline, parts.device, loader, step)
+
+
+def _rewrite_best(best_file: Path, card: ModelCard, parts: LoopParts) -> None:
+    """Replace a damaged best checkpoint with the best weights the run holds (restored from its training
+    state on resume), when they are that file's epoch; the test split is evaluated with those."""
+    best = parts.best
+    if not best.has_best or f"epoch={best.best_epoch}_" not in best_file.name:
+        say(f"testing the best weights of epoch {best.best_epoch} held in memory; {best_file} stays as it is")
+        return
+    tensors = {k: v.contiguous() for k, v in best.state_tensors().items()}
+    save_weights(
+        best_file, tensors, checkpoint_card(card, best.best_epoch, parts.monitor.metric, best.best_score)
+    )
+    say(f"rewrote {best_file} from the best weights of epoch {best.best_epoch} held in the training state")

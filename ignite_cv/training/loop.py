@@ -12,7 +12,8 @@ phase's optimizer and scaler and the trainer, and attaches, in this order:
 5. epoch timing, progress, TensorBoard, the metrics-history row and the collapse warning (whichever
    the caller gives);
 6. the caller's :class:`PhaseHook` s (checkpoints, training states, profiling...), in order;
-7. a resumed state, when there is one (after everything that it restores exists).
+7. a resumed state, when there is one (after everything that it restores exists); a state saved as
+   the phase ended leaves nothing to train, and the phase returns its result at once.
 
 The handlers it adds to the evaluator, which outlives the phase, are removed when the phase ends.
 """
@@ -43,7 +44,7 @@ from ignite_cv.metrics import training_metrics
 from ignite_cv.phases import Phase, make_optimizer
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.task import ClassificationTask
-from ignite_cv.training.resume import restore_phase
+from ignite_cv.training.resume import phase_finished, restore_phase
 from ignite_cv.training_state import TrainingState
 from ignite_cv.utils.background_writer import BackgroundWriter
 from ignite_cv.utils.modules import count_params, unwrap
@@ -109,6 +110,8 @@ class PhaseRun:
     #: The run's epoch and iteration when the phase started (its epochs and iterations count on from there).
     offset_epoch: int = 0
     offset_iteration: int = 0
+    #: The training loss/accuracy metric (a mid-epoch state holds its partial sums).
+    training_metric: Any = None
 
 
 class PhaseHook:
@@ -167,7 +170,8 @@ def run_phase(
     trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration_started)
     nonfinite = TerminateOnNonFiniteLoss(parts.log_every, epoch_offset=offset_epoch)
     nonfinite.attach(trainer)
-    for name, metric in training_metrics(parts.device).items():
+    train_metrics = training_metrics(parts.device)
+    for name, metric in train_metrics.items():
         metric.attach(trainer, name)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: parts.evaluator.run(parts.val_loader))
 
@@ -190,18 +194,22 @@ def run_phase(
         nonfinite,
         offset_epoch,
         offset_iteration,
+        train_metrics["training"],
     )
     handles += _attach_observers(parts, run)
     if parts.collapse is not None:
         handles.append(parts.collapse.attach(parts.evaluator))
     for hook in hooks:
         handles += hook.attach(parts, run)
+    # A state saved as the phase ended (killed before what follows it): nothing of it is left to train.
+    finished = resume is not None and phase_finished(resume, phase.epochs)
     if resume is not None:
         parts.train_loader.skip_next(restore_phase(parts, run, resume))
     elif change and say is not None:
         say(f"phase {phase.name}: {change}")
     try:
-        trainer.run(parts.train_loader, max_epochs=phase.epochs)
+        if not finished:
+            trainer.run(parts.train_loader, max_epochs=phase.epochs)
     finally:
         for handle in handles:
             handle.remove()
@@ -214,7 +222,9 @@ def run_phase(
     result = {
         "name": phase.name,
         "epochs": trainer.state.epoch,
-        "stopped_by": "early_stopping" if stopper is not None and trainer.should_terminate else "epochs",
+        "stopped_by": "early_stopping"
+        if stopper is not None and (trainer.should_terminate or (finished and resume.meta.get("stopped")))
+        else "epochs",
         "wall_time_s": round(time.perf_counter() - started, 2),
         "params": {"total": total, "trainable": trainable},
         **extra,

@@ -1,4 +1,4 @@
-"""Resuming a run: find its folder and config, and save/restore the state of a training phase.
+"""Resuming a run: save and restore the state of a training phase.
 
 What a state holds is listed in :mod:`ignite_cv.training_state`. :func:`capture` turns the objects a
 phase trains with (:class:`ignite_cv.training.loop.PhaseRun`) and the run's shared ones
@@ -7,7 +7,11 @@ phase trains with (:class:`ignite_cv.training.loop.PhaseRun`) and the run's shar
 one back.
 Determinism: the data order is a function of (seed, epoch), so a state stores only the position
 (phase, epoch, iteration) and the RNG streams; a run resumed with ``--deterministic`` on the CPU
-ends bitwise where the uninterrupted run ends.
+ends bitwise where the uninterrupted run ends. A mid-epoch state also holds the training metric's
+partial sums, so the resumed epoch's training loss covers the whole epoch, as it would have. A state
+saved when its phase ended (its last epoch, or early stopping) marks the phase finished: a resume
+from it skips to what comes next (the next phase, or the test evaluation, report and summary).
+Finding and locking the run folder is :mod:`ignite_cv.training.lifecycle`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from ignite.engine import Events
 from ignite.handlers import Checkpoint
 
 from ignite_cv.training_state import (
@@ -25,39 +30,9 @@ from ignite_cv.training_state import (
     rng_from_state,
     rng_to_state,
 )
-from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
-from ignite_cv.utils.options import load_config_values, make_options
 
 STATE_FOLDER = "state"
-
-
-def resolve_resume_dir(config) -> Path:
-    """``--resume RUN_DIR`` or ``auto`` (the newest run folder of this recipe that holds a state)."""
-    if config.resume != "auto":
-        run_dir = Path(config.resume)
-        if not (run_dir / "config.json").is_file():
-            raise UserError(
-                f"--resume {run_dir} is not an ignite_cv run folder (no config.json)",
-                "pass a folder under --output-dir that a run created",
-            )
-        return run_dir
-    base = Path(config.output_dir)
-    candidates = [p for p in base.glob(f"{config.recipe}-*") if (p / "checkpoints" / STATE_FOLDER).is_dir()]
-    if not candidates:
-        raise UserError(
-            f"--resume auto found no resumable {config.recipe} run in {base}",
-            "pass --resume RUN_DIR or start a new run",
-        )
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
-def resumed_config(config):
-    """The saved config of the run being resumed, pointing ``resume`` at its folder."""
-    run_dir = resolve_resume_dir(config)
-    values = load_config_values(type(config), run_dir / "config.json")
-    values["resume"] = str(run_dir)
-    return make_options(type(config), values)
 
 
 def capture(parts, phase, checkpoints: dict[str, Checkpoint], elapsed_s: float) -> TrainingState:
@@ -74,6 +49,9 @@ def capture(parts, phase, checkpoints: dict[str, Checkpoint], elapsed_s: float) 
         tensors.update({f"aug.{device}": s for device, s in augmentation.get_rng_state().items()})
     if parts.best.has_best:
         tensors.update({f"best.{k}": v for k, v in parts.best.state_tensors().items()})
+    metric = getattr(phase, "training_metric", None)
+    if metric is not None and hasattr(metric, "partial_state"):
+        tensors.update({f"train_metric.{k}": v for k, v in metric.partial_state().items()})
     trainer_state = phase.trainer.state
     meta = {
         "phase": phase.index,
@@ -83,6 +61,8 @@ def capture(parts, phase, checkpoints: dict[str, Checkpoint], elapsed_s: float) 
             "max_epochs": trainer_state.max_epochs,
         },
         "offsets": {"epoch": phase.offset_epoch, "iteration": phase.offset_iteration},
+        # early stopping ended the phase in this epoch (the state is saved after the evaluation)
+        "stopped": bool(phase.trainer.should_terminate),
         "run": {"epoch": parts.timeline.epoch, "iteration": parts.timeline.iteration, "elapsed_s": elapsed_s},
         "optimizer": optim_meta,
         "scaler": phase.scaler.state_dict(),
@@ -94,6 +74,18 @@ def capture(parts, phase, checkpoints: dict[str, Checkpoint], elapsed_s: float) 
         "rng": rng_meta,
     }
     return TrainingState(tensors, meta)
+
+
+def phase_finished(state: TrainingState, planned_epochs: int) -> bool:
+    """Whether the phase ``state`` was saved in had ended: early stopping, or ``planned_epochs`` done."""
+    trainer = state.meta["trainer"]
+    return bool(state.meta.get("stopped")) or trainer["iteration"] >= planned_epochs * trainer["epoch_length"]
+
+
+def training_finished(state: TrainingState, planned_epochs: list[int]) -> bool:
+    """Whether every phase of the run had ended when ``state`` was saved (``planned_epochs`` per phase)."""
+    index = state.meta["phase"]
+    return index == len(planned_epochs) - 1 and phase_finished(state, planned_epochs[index])
 
 
 def completed_epochs(state: TrainingState) -> int:
@@ -123,13 +115,31 @@ def restore_phase(parts, phase, state: TrainingState) -> int:
         phase.scheduler.load_state_dict(meta["scheduler"])
     if phase.stopper is not None and meta["stopper"] is not None:
         phase.stopper.load_state_dict(meta["stopper"])
-    phase.trainer.load_state_dict(meta["trainer"])
+    # The phase's own length (more epochs than the state's when --epochs extends the run on resume).
+    phase.trainer.load_state_dict({**meta["trainer"], "max_epochs": max(phase.phase.epochs, 1)})
     augmentation = getattr(parts.pipeline, "augmentation", None)
     aug_states = {k[len("aug.") :]: v for k, v in state.tensors.items() if k.startswith("aug.")}
     if augmentation is not None and aug_states:
         augmentation.set_rng_state(aug_states)
     rng_from_state(state.tensors, meta["rng"])
-    return meta["trainer"]["iteration"] % meta["trainer"]["epoch_length"]
+    done = meta["trainer"]["iteration"] % meta["trainer"]["epoch_length"]
+    partial = _prefixed(state.tensors, "train_metric.")
+    metric = getattr(phase, "training_metric", None)
+    if done and partial and metric is not None:
+        _restore_after_reset(phase.trainer, metric, partial)
+    return done
+
+
+def _restore_after_reset(trainer, metric, partial: dict[str, torch.Tensor]) -> None:
+    """Put the training metric's partial sums back once, right after Ignite resets it at the start of
+    the resumed epoch (this handler is added after the metric's own, so it runs after the reset)."""
+    pending = {"partial": partial}
+
+    def restore(_engine) -> None:
+        if pending:
+            metric.load_partial_state(pending.pop("partial"))
+
+    trainer.add_event_handler(Events.EPOCH_STARTED, restore)
 
 
 class SkippingLoader:
@@ -183,6 +193,7 @@ __all__ = [
     "completed_epochs",
     "restore_phase",
     "restore_shared",
-    "resumed_config",
+    "phase_finished",
+    "training_finished",
     "state_folder",
 ]

@@ -58,20 +58,21 @@ class RunOutput:
 
     def start(self, config: Any, data: DataBundle, timeline: Timeline, resumed_epochs: int | None) -> None:
         """Open the history and TensorBoard; a new run writes its config and skipped files first, a
-        resumed one drops history rows after the epoch it resumes from."""
+        resumed one drops history rows after the epoch it resumes from (``resumed_epochs``; 0 for a run
+        that starts over in its folder)."""
         if self.folder is None:
             return
         history = MetricsHistory(self.folder.history, self.writer)
         if resumed_epochs is not None:
             history.truncate(resumed_epochs)
-        else:
+        if resumed_epochs is None:
             self.folder.write_json("config.json", config.to_dict())
-            if data.skipped:
-                self.folder.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
-                self.say(
-                    f"unreadable files skipped: {len(data.skipped)}, listed in "
-                    f"{self.folder.path / 'data_skipped.txt'}"
-                )
+        if not resumed_epochs and data.skipped:  # a new run, or one that starts over
+            self.folder.write_text("data_skipped.txt", "".join(f"{line}\n" for line in data.skipped))
+            self.say(
+                f"unreadable files skipped: {len(data.skipped)}, listed in "
+                f"{self.folder.path / 'data_skipped.txt'}"
+            )
         self.history = history
         self.board = RunTensorBoard(
             self.folder.tensorboard, lambda: timeline.epoch, lambda: timeline.iteration

@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,10 @@ def _file_mode() -> int:
 
 #: The mode of every file written here.
 FILE_MODE = _file_mode()
+
+
+#: The name of a temporary file made by :func:`atomic_path` (``mkstemp`` puts random letters before .tmp).
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
 @contextlib.contextmanager
@@ -62,6 +67,42 @@ def atomic_open(target: str | os.PathLike, mode: str = "w", **kwargs: Any) -> It
         raise ValueError(f"atomic_open writes a new file: mode 'w' or 'wb', got {mode!r}")
     with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as handle:
         yield handle
+
+
+def write_safetensors_atomic(
+    target: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> None:
+    """``tensors`` as a safetensors file at ``target``, atomically.
+
+    safetensors reports a failed write (disk full, quota, read-only) as its own ``SafetensorError``
+    whose text ends in ``(os error N)``; that becomes the ``OSError`` it is, naming ``target``, so a
+    caller handles a full disk once whatever wrote the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    with atomic_path(target) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as err:
+            code = re.search(r"os error (\d+)", str(err))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), os.fspath(target)) from None
+
+
+def remove_leftover_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes that a killed process left under ``folder``; returns them.
+
+    Only names this module makes (``.NAME.RANDOM.tmp``) are touched. Call it only on a folder no other
+    process writes into (a run folder under its lock).
+    """
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file() and _TEMP_NAME.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:

@@ -19,6 +19,12 @@ def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
 
 
+def is_launcher() -> bool:
+    """Whether this process launches the run: a plain process, the parent of ``--nproc-per-node``
+    workers, or rank 0 under ``torchrun`` (which sets ``RANK`` before the script starts)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def choose_backend(nproc_per_node: int, backend: str, device: str) -> str | None:
     """The process-group backend for ``idist.Parallel``: None in one process, else ``backend``, or with
     ``auto`` NCCL when GPUs are used and gloo otherwise. ``--nproc-per-node`` inside torchrun is refused."""

@@ -19,6 +19,7 @@ import json
 import math
 import types
 import typing
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -205,12 +206,56 @@ def check_value(cls: type, name: str, value: Any) -> Any:
     if choices and value not in choices:
         raise UserError(f"unknown {where} {value!r}", f"choose one of: {', '.join(map(str, choices))}")
     low, high = metadata.get("minimum"), metadata.get("maximum")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if low is not None and value < low:
-            raise UserError(f"{where} {value} is below its minimum {low:g}", f"pass a value >= {low:g}")
-        if high is not None and value > high:
-            raise UserError(f"{where} {value} is above its maximum {high:g}", f"pass a value <= {high:g}")
+    for number in value if isinstance(value, tuple) else (value,):  # a list's bounds hold for each entry
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if low is not None and number < low:
+                raise UserError(f"{where} {number} is below its minimum {low:g}", f"pass a value >= {low:g}")
+            if high is not None and number > high:
+                raise UserError(
+                    f"{where} {number} is above its maximum {high:g}", f"pass a value <= {high:g}"
+                )
     return value
+
+
+def check_options(options: Any) -> None:
+    """Check every field of a built options object by its declared type, choices and bounds, as flags are.
+
+    A config built in Python (the dataclass constructor, ``dataclasses.replace``) never went through
+    :func:`make_options`; ``fit`` calls this first, so such a config is refused before any work too.
+    Values are normalised in place as :func:`check_value` returns them (a JSON list becomes a tuple).
+    """
+    for f in option_fields(type(options)):
+        object.__setattr__(options, f.name, check_value(type(options), f.name, getattr(options, f.name)))
+
+
+#: The fields given on the command line or in --config, by ``id`` of the parsed object (kept beside it,
+#: not in it: ``vars(options)`` and ``asdict`` stay the fields; dropped when the object is collected).
+_GIVEN: dict[int, frozenset[str]] = {}
+
+
+def _record_given(options: Any, names: frozenset[str]) -> None:
+    _GIVEN[id(options)] = names
+    weakref.finalize(options, _GIVEN.pop, id(options), None)
+
+
+def given_options(options: Any) -> frozenset[str] | None:
+    """The option names set by a flag or a ``--config`` key when ``options`` was parsed (or marked with
+    :func:`mark_given`); None for options built in code, where nothing tells a value passed from a
+    default (``dataclasses.replace`` also builds anew and forgets)."""
+    return _GIVEN.get(id(options))
+
+
+def changed_options(options: Any) -> frozenset[str]:
+    """The fields the user set: :func:`given_options` of a parsed object; for one built in Python, the
+    fields whose value differs from the default."""
+    recorded = _GIVEN.get(id(options))
+    if recorded is not None:
+        return recorded
+    return frozenset(f.name for f in option_fields(type(options)) if getattr(options, f.name) != _default(f))
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -299,9 +344,10 @@ def parse_options(
     values: dict[str, Any] = {}
     config_file = args.pop("config", None)
     if config_file:
-        values.update(load_config_values(cls, Path(config_file)))
+        values.update(load_config_values(cls, Path(config_file), strict=True))
     values.update(args)
     options = make_options(cls, values)
+    _record_given(options, frozenset(values))
     return (options, extra) if positionals else options
 
 
@@ -319,23 +365,14 @@ def make_options(cls: type[T], values: dict[str, Any]) -> T:
 
 def mark_given(options: T, names) -> T:
     """Record ``names`` as the options the user set on ``options`` (see :func:`given_options`)."""
-    object.__setattr__(options, _GIVEN, frozenset(names))
+    _record_given(options, frozenset(names))
     return options
 
 
-#: Instance attribute (not a field: not a flag, not in ``config.json``) naming the options that were set.
-_GIVEN = "_given_options"
-
-
-def given_options(options: Any) -> frozenset[str] | None:
-    """The option names set by a flag or a ``--config`` file when ``options`` was parsed
-    (:func:`make_options`); None for options built in code, where nothing tells a value passed
-    from a default (``dataclasses.replace`` also builds anew and forgets)."""
-    return getattr(options, _GIVEN, None)
-
-
-def load_config_values(cls: type, path: Path) -> dict[str, Any]:
-    """The known fields of a saved ``config.json`` (keys of other recipes are left out)."""
+def load_config_values(cls: type, path: Path, strict: bool = False) -> dict[str, Any]:
+    """The known fields of a saved ``config.json``. ``strict`` (``--config FILE``): a key ``cls`` lacks
+    (a typo, another recipe's field) is refused; else (a run's own config on resume, perhaps from an
+    older version) such keys are left out."""
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
@@ -351,4 +388,10 @@ def load_config_values(cls: type, path: Path) -> dict[str, Any]:
             f"config file {path} does not hold a JSON object", "pass a config.json written by ignite_cv"
         )
     known = {f.name for f in option_fields(cls)}
+    unknown = sorted(set(values) - known)
+    if strict and unknown:
+        raise UserError(
+            f"config file {path} has keys this command does not take: {', '.join(unknown)}",
+            "remove them or check their spelling (a config.json of another recipe has other keys)",
+        )
     return {k: v for k, v in values.items() if k in known}

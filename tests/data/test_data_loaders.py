@@ -278,3 +278,20 @@ def test_weighted_draws_are_for_training_only():
         )
     with pytest.raises(ValueError, match="non-negative"):
         TensorLoader(split.images, split.labels, 4, shuffle=True, weights=torch.zeros(20))
+
+
+def test_an_image_unreadable_mid_run_is_one_short_line_without_the_worker_traceback(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from ignite_cv.data.loaders import FileImageDataset, ImageReadError
+
+    make_class_tree(tmp_path, {"a": 2, "b": 2})
+    files = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    dataset = FileImageDataset(files, [0] * len(files), 8, 3)
+    with open(files[0], "wb") as handle:  # damaged after the scan
+        handle.write(b"garbage")
+    with pytest.raises(ImageReadError) as caught:
+        list(DataLoader(dataset, batch_size=2, num_workers=1))
+    message = str(caught.value)
+    assert message.startswith(f"cannot read image {files[0]} (") and "Traceback" not in message
+    assert "restore or remove the file" in message and len(message) < 400

@@ -275,3 +275,47 @@ def test_npz_corrupt_or_missing(tmp_path):
         load_data(make_options(dataset="npz", data_root=str(npy)), seed=0)
     with pytest.raises(UserError, match="does not exist"):
         load_data(make_options(dataset="npz", data_root=str(tmp_path / "none.npz")), seed=0)
+
+
+def _npz(n=20, size=4, classes=2, **extra):
+    rng = np.random.default_rng(0)
+    return {
+        "train_images": rng.integers(0, 256, (n, size, size), dtype=np.uint8),
+        "train_labels": np.arange(n) % classes,
+        **extra,
+    }
+
+
+def _huge_label():
+    arrays = _npz()
+    arrays["train_labels"][3] = 10**9
+    return arrays
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (_huge_label(), r"holds the label 1000000000, outside 0..99999"),
+        (_npz(val_images=np.zeros((4, 4, 4), np.uint8), val_labels=np.full(4, 2)), "val_labels hold class 2"),
+        (
+            _npz(test_images=np.zeros((4, 4, 4), np.uint8), test_labels=np.full(4, 5)),
+            "test_labels hold class 5",
+        ),
+        (
+            {"train_images": np.zeros((0, 4, 4), np.uint8), "train_labels": np.zeros(0, int)},
+            "no training samples",
+        ),
+        (_npz(size=0), "images of shape 0×0"),
+        ({**_npz(), "train_labels": (np.arange(20) % 2) * 2}, "no sample of class 1"),
+        ({**_npz(), "train_labels": np.arange(20) % 2 - 1}, "holds the label -1"),
+    ],
+)
+def test_npz_labels_and_sizes_are_bounded_before_anything_is_allocated(tmp_path, arrays, message):
+    path = _savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(UserError, match=message):
+        load_data(make_options(dataset="npz", data_root=str(path)), seed=0)
+
+
+def test_an_image_size_that_would_not_fit_in_memory_is_refused_before_resizing():
+    with pytest.raises(UserError, match=r"1797 images of digits at 8192×8192×1 need 112\.3 GiB"):
+        load_data(make_options(image_size=8192), seed=0)

@@ -238,3 +238,26 @@ def test_relative_root_symlinked_class_and_cycle(tmp_path, monkeypatch):
     refs, labels = scan.splits["train"]
     assert labels.count(0) == 4 and labels.count(1) == 4
     assert all(Path(r).is_absolute() for r in refs)
+
+
+def test_an_empty_class_folder_is_named_not_taken_for_a_single_class(tmp_path):
+    from tests.data.data_helpers import make_class_tree
+
+    make_class_tree(tmp_path / "flat", {"cats": 4})
+    (tmp_path / "flat" / "dogs").mkdir()
+    with pytest.raises(UserError, match="class folder .*dogs holds no files; add its images"):
+        scan_tree(tmp_path / "flat", 3)
+    make_class_tree(tmp_path / "split" / "train", {"cats": 4, "dogs": 4})
+    (tmp_path / "split" / "train" / "birds").mkdir()
+    with pytest.raises(UserError, match="train.birds holds no files"):
+        scan_tree(tmp_path / "split", 3)
+
+
+def test_a_file_name_with_a_line_break_is_listed_quoted_on_one_line(tmp_path):
+    from tests.data.data_helpers import make_class_tree
+
+    make_class_tree(tmp_path, {"a": 3, "b": 3})
+    (tmp_path / "a" / "bad\nname.png").write_bytes(b"not an image")
+    scan = scan_tree(tmp_path, 3)
+    (line,) = scan.skipped
+    assert "\n" not in line and line.startswith('"') and "bad\\nname.png" in line

@@ -116,6 +116,7 @@ def test_truncated_newest_state_is_never_the_resume_point(tmp_path, capsys):
     states = list_states(tmp_path / "r" / "checkpoints" / "state")
     newest, previous = states[0], states[1]
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    (tmp_path / "r" / "summary.json").unlink()  # as if killed before the test step (else: finished)
     capsys.readouterr()
     recipe.run_recipe(recipe.TinyVGGRecipe, argv=["--resume", str(tmp_path / "r")])
     out = capsys.readouterr().out
@@ -174,6 +175,7 @@ def test_a_pickle_as_weights_or_resume_input_is_refused_unopened(tmp_path, capsy
     )
     (state,) = list_states(tmp_path / "victim" / "checkpoints" / "state")
     state.write_bytes(payload)
+    (tmp_path / "victim" / "summary.json").unlink()  # unfinished, so --resume reads the state
     with pytest.raises(SystemExit) as exit_info:
         tiny.run_recipe(tiny.TinyVGGRecipe, argv=["--resume", str(tmp_path / "victim")])
     assert exit_info.value.code == 2

@@ -45,3 +45,16 @@ def test_an_unknown_metric_is_a_one_line_error_listing_the_metrics():
 def test_a_mode_must_be_max_or_min():
     with pytest.raises(ValueError, match="mode"):
         Monitor("loss", "down")
+
+
+def test_an_unknown_or_unavailable_monitor_is_refused_before_training():
+    import pytest
+
+    from ignite_cv.handlers.monitor import Monitor
+    from ignite_cv.utils.errors import UserError
+
+    with pytest.raises(UserError, match="--monitor 'bogus' is not a validation metric; use auto or one of"):
+        Monitor.check_name("bogus")
+    Monitor.check_name("f1_macro")
+    with pytest.raises(UserError, match="top5 is reported for more than 10 classes"):
+        Monitor("top5", "max").check_available({"loss": 0, "accuracy": 0})

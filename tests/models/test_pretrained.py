@@ -208,3 +208,52 @@ def test_imagenet_from_cache(empty_hub: Path) -> None:
 def test_imagenet_unavailable_arch() -> None:
     with pytest.raises(UserError, match="no ImageNet weights for alexnet_small"):
         load_pretrained(_model("alexnet_small"), "alexnet_small", "imagenet", 3)
+
+
+# --- every architecture declares its head: a checkpoint starts a run with another class count ---
+
+
+@pytest.mark.parametrize("arch", __import__("ignite_cv.models", fromlist=["x"]).available_models())
+def test_every_architectures_checkpoint_starts_a_model_with_another_class_count(tmp_path, arch):
+    from ignite_cv.weights import ModelCard, save_model
+
+    size = 64 if arch == "alexnet" else 16 if arch in ("mlp", "tinyvgg") else 32
+    torch.manual_seed(0)
+    ten = build_model(arch, 1, (size, size), 10)
+    card = ModelCard(arch, {}, [str(i) for i in range(10)], 1, [size, size], 10, {"kind": "none"})
+    path = tmp_path / "ten.safetensors"
+    save_model(path, ten, card)
+    two = build_model(arch, 1, (size, size), 1)  # two classes: one logit
+    prefixes = two.head_key_prefixes
+    resized = [k for k, v in two.state_dict().items() if v.shape != ten.state_dict()[k].shape]
+    assert resized and all(k.startswith(prefixes) for k in resized), (arch, resized, prefixes)
+    head_before = {k: v.clone() for k, v in two.state_dict().items() if k.startswith(prefixes)}
+    report = load_pretrained(two, arch, str(path), 1)
+    assert "head replaced" in report and "missing: none" in report
+    for key, value in two.state_dict().items():
+        expected = head_before[key] if key.startswith(prefixes) else ten.state_dict()[key]
+        assert torch.equal(value, expected), (arch, key)
+
+
+def test_weights_with_nan_are_refused(tmp_path):
+    source = _model(outputs=3)
+    tensors = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+        for k, v in source.state_dict().items()
+    }
+    safetensors.torch.save_file(tensors, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(UserError, match="hold NaN or infinite values"):
+        load_pretrained(_model(), "resnet18", str(tmp_path / "nan.safetensors"), 3)
+
+
+def test_a_damaged_ignite_cv_checkpoint_is_refused(tmp_path):
+    from ignite_cv.weights import ModelCard, save_model
+
+    model = build_model("tinyvgg", 1, (8, 8), 10, hidden_units=4)
+    path = tmp_path / "ckpt.safetensors"
+    save_model(path, model, ModelCard("tinyvgg", {"hidden_units": 4}, list("abcdefghij"), 1, [8, 8], 10, {}))
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="fails its checksum"):
+        load_pretrained(build_model("tinyvgg", 1, (8, 8), 1, hidden_units=4), "tinyvgg", str(path), 1)

@@ -115,7 +115,7 @@ def _bad_inputs(checkpoint: Path, tmp_path: Path) -> dict[str, tuple[list[str], 
     img = [str(good_image)]
     return {
         "foreign": ([str(foreign), *img], "has no ignite_cv metadata"),
-        "truncated": ([str(truncated), *img], "is not a safetensors file"),
+        "truncated": ([str(truncated), *img], "is damaged or truncated"),
         "pickle": ([str(pickled), *img], "is not a safetensors file"),
         "not an image": ([str(checkpoint), str(text)], "none of the 1 inputs is a readable image"),
         "target layer": (

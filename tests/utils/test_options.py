@@ -107,3 +107,105 @@ def test_the_options_a_user_set_are_recorded_and_aliases_from_other_classes_appl
 
     assert parse_config(_Aliased, ["--finetune-lr", "0.05"]).lr == 0.05
     assert "--lr LR, --finetune-lr LR" in build_parser(_Aliased).format_help()
+
+
+# --- every field checked by its declared type and range (issue 19) -------------------------------
+
+#: (flags, the flag the one-line error must name): bad values for fields of every option class.
+BAD_FLAGS = [
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-3"], "--epochs"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--keep-states", "0"], "--keep-states"),
+    (["--keep-best", "0"], "--keep-best"),
+    (["--log-every", "0"], "--log-every"),
+    (["--accumulate-steps", "0"], "--accumulate-steps"),
+    (["--dropout", "2"], "--dropout"),
+    (["--patience", "-1"], "--patience"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every"),
+    (["--image-grid-every", "-1"], "--image-grid-every"),
+    (["--nproc-per-node", "-1"], "--nproc-per-node"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--batch-size", "12.5"], "--batch-size"),
+    (["--seed", "-1"], "--seed"),
+    (["--val-fraction", "1.5"], "--val-fraction"),
+    (["--image-size", "-1"], "--image-size"),
+    (["--image-size", "100000"], "--image-size"),
+    (["--channels", "2"], "--channels"),
+    (["--workers", "-1"], "--workers"),
+    (["--hidden-sizes", "0"], "--hidden-sizes"),
+    (["--hidden-sizes", "a,b"], "--hidden-sizes"),
+    (["--aug-flip-p", "2"], "--aug-flip-p"),
+    (["--aug-hue", "0.7"], "--aug-hue"),
+    (["--gcn-scale", "0"], "--gcn-scale"),
+    (["--momentum", "2"], "--momentum"),
+    (["--weight-decay", "-1"], "--weight-decay"),
+    (["--prune-after", "2"], "--prune-after"),
+    (["--prune-finetune-epochs", "-1"], "--prune-finetune-epochs"),
+    (["--prune-iterative-steps", "0"], "--prune-iterative-steps"),
+    (["--profile-trace-steps", "0"], "--profile-trace-steps"),
+    (["--deterministic", "maybe"], "--deterministic"),
+    (["--optimizer", "lion"], "--optimizer"),
+]
+
+
+@pytest.mark.parametrize(("flags", "named"), BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
+def test_a_bad_flag_value_is_one_line_naming_the_flag(flags, named):
+    with pytest.raises(UserError) as caught:
+        parse_config(_Recipe, flags)
+    message = str(caught.value)
+    assert named in message and "\n" not in message
+
+
+#: (JSON values, the flag the error must name): wrong types read from --config.
+BAD_CONFIG = [
+    ({"epochs": "ten"}, "--epochs"),
+    ({"batch_size": 12.5}, "--batch-size"),
+    ({"lr": None}, "--lr"),
+    ({"deterministic": "no"}, "--deterministic"),
+    ({"batch_norm": 1}, "--batch-norm"),
+    ({"epochs": True}, "--epochs"),
+    ({"epochs": 0}, "--epochs"),
+    ({"hidden_sizes": "64"}, "--hidden-sizes"),
+    ({"hidden_sizes": [64, 0]}, "--hidden-sizes"),
+    ({"optimizer": "lion"}, "--optimizer"),
+    ({"lr": "1e-3"}, "--lr"),
+    ({"epochz": 3}, "epochz"),
+]
+
+
+@pytest.mark.parametrize(("values", "named"), BAD_CONFIG, ids=[json.dumps(v) for v, _ in BAD_CONFIG])
+def test_a_bad_config_file_value_is_one_line_naming_the_field(tmp_path, values, named):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(UserError) as caught:
+        parse_config(_Recipe, ["--config", str(path)])
+    assert named in str(caught.value)
+
+
+def test_a_config_file_that_is_not_an_object_is_refused(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(UserError, match="JSON object"):
+        parse_config(_Recipe, ["--config", str(path)])
+
+
+def test_a_config_built_in_python_is_checked_like_flags():
+    from ignite_cv.utils.options import check_options
+
+    with pytest.raises(UserError, match="--epochs 0 is below its minimum 1"):
+        check_options(_Recipe(epochs=0))
+    with pytest.raises(UserError, match="--hidden-sizes must be a list of whole numbers"):
+        check_options(_Recipe(hidden_sizes=(64, 1.5)))
+    config = _Recipe(hidden_sizes=[64, 32])  # a JSON-style list becomes the declared tuple
+    check_options(config)
+    assert config.hidden_sizes == (64, 32)
+
+
+def test_changed_options_are_the_flags_or_for_python_configs_the_changed_fields():
+    from ignite_cv.utils.options import changed_options
+
+    assert changed_options(parse_config(_Recipe, ["--epochs", "7", "--lr", "0.1"])) == {"epochs", "lr"}
+    assert changed_options(_Recipe(lr=0.5)) == {"lr"}
