@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ignite_cv.data.options import DataOptions
+from ignite_cv.data.options import DataOptions, FoldOptions
 from ignite_cv.models.options import OPTIMIZERS, ModelOptions
 from ignite_cv.pipeline.options import PipelineOptions
 from ignite_cv.profile.options import ProfileOptions
@@ -167,6 +167,7 @@ class TrainConfig(
     OptimOptions,
     PipelineOptions,
     ModelOptions,
+    FoldOptions,
     DataOptions,
 ):
     """Every option of a training run but the model's own (a recipe mixes in its model's options)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import ignite.distributed as idist
 import torch
+from ignite.engine import Engine
 
 from ignite_cv.config import ComputeOptions, DistributedOptions, SeedOptions
 from ignite_cv.data.options import DataOptions
@@ -74,9 +75,11 @@ def run_evaluation(
     loader,
     step: StepOptions | None = None,
     collect: bool = True,
+    keep_images: bool = True,
 ) -> tuple[dict, tuple | None]:
     """Evaluate ``model`` on ``loader`` (no augmentation) with the run's metrics; with ``collect``, also
-    the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report.
+    the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report (images
+    None without ``keep_images``).
 
     The one evaluation of the project: the test stage of a run, ``tools/evaluate.py`` and the pruning
     workflow's before/after all call it, so their numbers agree for the same model and split.
@@ -84,11 +87,56 @@ def run_evaluation(
     evaluator = create_evaluator(
         model, task, pipeline, device, step or StepOptions(), evaluation_metrics(task, device)
     )
-    collector = PredictionCollector() if collect else None
+    collector = PredictionCollector(keep_images) if collect else None
     if collector is not None:
         collector.attach(evaluator)
     evaluator.run(loader)
     return evaluator.state.metrics, collector.gathered(task.num_classes) if collector is not None else None
+
+
+def split_probabilities(
+    model,
+    task,
+    pipeline,
+    device: torch.device,
+    loader,
+    n: int,
+    step: StepOptions | None = None,
+    keep_images: bool = False,
+) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`run_evaluation` of a split of ``n`` samples, with its predictions in the split's own order:
+    ``(metrics, probabilities float32 (n, C), labels (n,), uint8 images or None)`` on the CPU of every
+    rank (collective)."""
+    metrics, (scores, labels, images) = run_evaluation(
+        model, task, pipeline, device, loader, step, keep_images=keep_images
+    )
+    order = _dataset_order(n, idist.get_world_size())
+    images = _restore_order(images, order) if images is not None else None
+    return metrics, _restore_order(scores, order).softmax(dim=1), _restore_order(labels, order), images
+
+
+def probability_metrics(
+    probabilities: torch.Tensor, labels: torch.Tensor, task, device: torch.device
+) -> dict:
+    """The evaluation metrics (:func:`ignite_cv.metrics.evaluation_metrics`, so the same names and
+    definitions as a model's evaluation) of given class probabilities ``(N, C)``: an ensemble's mean,
+    out-of-fold predictions, a classic classifier's.
+
+    Collective: call it in every process with the same arrays; each rank feeds its strided share to
+    Ignite's metrics, which reduce over the ranks, so every row counts once and every rank gets all.
+    The loss is the cross-entropy of the probabilities (their logits are recovered in float64).
+    """
+    rank, world = idist.get_rank(), idist.get_world_size()
+    probs = probabilities.detach().to("cpu", torch.float64)[rank::world]
+    targets = labels.detach().to("cpu", torch.int64)[rank::world]
+    logs = probs.clamp_min(torch.finfo(torch.float64).tiny).log()
+    logits = (logs[:, 1:] - logs[:, :1]) if task.binary else logs  # binary: one logit, log(p1 / p0)
+    batch = (logits.float().to(device), targets.to(device))
+    engine = Engine(lambda _, b: {"logits": b[0], "scores": task.class_scores(b[0]), "y": b[1]})
+    for name, metric in evaluation_metrics(task, device).items():
+        metric.attach(engine, name)
+    engine.run([batch], max_epochs=1)
+    return engine.state.metrics
 
 
 def evaluate_checkpoint(

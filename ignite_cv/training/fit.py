@@ -92,9 +92,34 @@ def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | No
 
 
 def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, hooks=()) -> None:
+    run = train_in_process(config, on_phase_end=on_phase_end, hooks=hooks)
+    if run.summary is not None:
+        result["summary"] = run.summary
+    leave_together()
+
+
+@dataclass
+class TrainedRun:
+    """What one run leaves in its process: the summary (where it was written, else None) and the model
+    with its best weights restored (every rank), for callers that keep using it (folds)."""
+
+    summary: dict | None
+    model: RunModel
+    data: RunData
+    device: torch.device
+
+
+def train_in_process(
+    config, bundle: DataBundle | None = None, on_phase_end=None, hooks: Sequence[PhaseHook] = ()
+) -> TrainedRun:
+    """One run in this process of an ``idist.Parallel`` group (``fit`` is this inside its own group).
+
+    ``bundle``: train, validate and test on these splits instead of loading ``config``'s data set (a
+    fold of a cross-validation study, whose splits are index subsets of one loaded data set).
+    """
     started = time.perf_counter()
     device = start_process(config)
-    data = prepare_data(config, device)
+    data = prepare_data(config, device, bundle)
     model = prepare_model(config, data.bundle, device)
     state = resume_state(config)
     output = RunOutput.open(config, config.resume or None)
@@ -110,9 +135,7 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, ho
     finally:
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
-    if summary is not None:
-        result["summary"] = summary
-    leave_together()
+    return TrainedRun(summary, model, data, device)
 
 
 # --- process ---------------------------------------------------------------------------------------
@@ -144,9 +167,10 @@ class RunData:
     val_loader: Any
 
 
-def prepare_data(config, device: torch.device) -> RunData:
-    """The data set, placed where it is read from, and this process's training and validation loaders."""
-    bundle = place_data(load_data(config, config.seed), config, device)
+def prepare_data(config, device: torch.device, bundle: DataBundle | None = None) -> RunData:
+    """The data set (``bundle`` if given, else ``config``'s), placed where it is read from, and this
+    process's training and validation loaders."""
+    bundle = place_data(bundle if bundle is not None else load_data(config, config.seed), config, device)
     per_process_batch(config.batch_size, idist.get_world_size())  # a batch smaller than the world fails early
     train_loader = SkippingLoader(make_loader(config, bundle, bundle.train, train=True, device=device))
     val_loader = make_loader(config, bundle, bundle.val, train=False, device=device)
