@@ -263,6 +263,18 @@ def load_matching_data(options: EvaluationOptions, card):
     return data
 
 
+def checkpoint_center_crop(checkpoint: str | Path, card, default: bool) -> bool:
+    """Whether a checkpoint's model was trained on centre-cropped images: its card's record, else its
+    run's ``config.json`` (a checkpoint in ``<run>/checkpoints/``), else ``default`` (the flag)."""
+    if "center_crop" in (card.extra or {}):
+        return bool(card.extra["center_crop"])
+    from ignite_cv.inference.model_info import read_json, run_folder_of
+
+    run = run_folder_of(checkpoint)
+    config = read_json(run / "config.json") if run else None
+    return bool(config["center_crop"]) if config and "center_crop" in config else default
+
+
 def _check_input_size(model, card, channels: int, size, device: torch.device) -> None:
     """A model trained at another size may not take ``size`` images (a fixed-size classifier): one
     forward pass of a blank image tells, before any data is evaluated."""

@@ -50,6 +50,7 @@ LAYERS = {
     "inference": 3,
     "explain": 3,
     "ensemble": 3,
+    "features": 3,
     "cli": 4,
 }
 

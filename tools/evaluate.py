@@ -28,7 +28,10 @@ from ignite_cv.cli import quiet_libraries  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import parse_options  # noqa: E402
 
-CHECKPOINT = ("checkpoint", {"help": "an ignite_cv .safetensors checkpoint (only read)"})
+CHECKPOINT = (
+    "checkpoint",
+    {"help": "an ignite_cv .safetensors checkpoint, or an ensemble manifest .json (only read)"},
+)
 
 
 @exit_on_user_error
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         torch.set_num_threads(options.threads)
     quiet_libraries()
     # Rank 0 prints the metrics and the report folder itself (a spawned process returns nothing here).
+    if args["checkpoint"].lower().endswith(".json"):  # an ensemble manifest (tools/ensemble.py, a study's)
+        from ignite_cv.ensemble.evaluate import EnsembleOptions, evaluate_manifest
+
+        return evaluate_manifest(args["checkpoint"], EnsembleOptions(**vars(options)))
     return evaluate_checkpoint(args["checkpoint"], options)
 
 
