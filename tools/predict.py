@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None):
         raise UserError("--cam-dir without --cam", "add --cam METHOD (e.g. gradcam) or drop --cam-dir")
     import torch
 
-    from ignite_cv.inference.predictor import load_predictor
+    from ignite_cv.inference.loading import load_predictor
     from ignite_cv.inference.table import write_predictions_csv
 
     if args.threads:
