@@ -37,6 +37,7 @@ from ignite_cv.handlers.predictions import PredictionCollector
 from ignite_cv.metrics import evaluation_metrics, scalar_metrics
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer
+from ignite_cv.roc import roc_auc
 from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
 from ignite_cv.utils.atomic import write_json_atomic
@@ -124,7 +125,8 @@ def probability_metrics(
 
     Collective: call it in every process with the same arrays; each rank feeds its strided share to
     Ignite's metrics, which reduce over the ranks, so every row counts once and every rank gets all.
-    The loss is the cross-entropy of the probabilities (their logits are recovered in float64).
+    The loss is the cross-entropy of the probabilities (their logits are recovered in float64); the
+    ROC-AUC is :func:`ignite_cv.roc.roc_auc` of the probabilities as given.
     """
     rank, world = idist.get_rank(), idist.get_world_size()
     probs = probabilities.detach().to("cpu", torch.float64)[rank::world]
@@ -136,7 +138,11 @@ def probability_metrics(
     for name, metric in evaluation_metrics(task, device).items():
         metric.attach(engine, name)
     engine.run([batch], max_epochs=1)
-    return engine.state.metrics
+    metrics = dict(engine.state.metrics)
+    # The ROC-AUC of the probabilities themselves (the metric's float32 softmax of recovered logits can
+    # break near-ties differently); every rank holds all rows, so this is the report's number exactly.
+    metrics["roc_auc"] = roc_auc(labels.detach().cpu().numpy(), probabilities.detach().float().cpu().numpy())
+    return metrics
 
 
 def evaluate_checkpoint(

@@ -89,20 +89,20 @@ def write_summary_csv(path, summary: dict[str, Any]) -> None:
 
 def format_table(summary: dict[str, Any], metric: str) -> str:
     """The console table of one metric: per-fold val and test, mean ± std, OOF, ensemble."""
-    lines = [f"{'':<14}{'val ' + metric:>16}{'test ' + metric:>16}"]
+    lines = [f"{'':<14}{'val ' + metric:>18}{'test ' + metric:>18}"]
     for fold in summary["per_fold"]:
         val, test = fold["val"].get(metric, math.nan), fold["test"].get(metric, math.nan)
-        lines.append(f"{'fold ' + str(fold['fold']):<14}{val:>16.4f}{test:>16.4f}")
+        lines.append(f"{'fold ' + str(fold['fold']):<14}{val:>18.4f}{test:>18.4f}")
     stats = summary["aggregate"]
     mean_std = [
         f"{stats[s][metric]['mean']:.4f} ± {stats[s][metric]['std']:.4f}" if metric in stats[s] else "-"
         for s in SPLITS
     ]
-    lines.append(f"{'mean ± std':<14}{mean_std[0]:>16}{mean_std[1]:>16}")
+    lines.append(f"{'mean ± std':<14}{mean_std[0]:>18}{mean_std[1]:>18}")
     oof = summary["out_of_fold"]["metrics"].get(metric, math.nan)
     ens = summary["ensemble_test"]["metrics"].get(metric, math.nan)
-    lines.append(f"{'out-of-fold':<14}{oof:>16.4f}{'':>16}")
-    lines.append(f"{'fold ensemble':<14}{'':>16}{ens:>16.4f}")
+    lines.append(f"{'out-of-fold':<14}{oof:>18.4f}{'':>18}")
+    lines.append(f"{'fold ensemble':<14}{'':>18}{ens:>18.4f}")
     return "\n".join(lines)
 
 
