@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ignite_cv.training_state import list_states
+from tests.data.data_helpers import binary_digits_npz
 from tests.e2e.test_distributed import _torchrun
 from tests.recipe_utils import REPO, run_script
 
@@ -27,14 +27,7 @@ TINYVGG = REPO / "recipes" / "tinyvgg.py"
 
 @pytest.fixture(scope="module")
 def binary_digits(tmp_path_factory) -> Path:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    keep = np.isin(digits.target, (3, 8))
-    images = np.rint(digits.images[keep] * (255.0 / 16.0)).astype(np.uint8)
-    path = tmp_path_factory.mktemp("data") / "digits38.npz"
-    np.savez(path, train_images=images, train_labels=(digits.target[keep] == 8).astype(np.int64))
-    return path
+    return binary_digits_npz(tmp_path_factory.mktemp("data") / "digits38.npz")
 
 
 def _args(data: Path) -> list[str]:
