@@ -55,7 +55,7 @@ from ignite_cv.task import ClassificationTask
 from ignite_cv.training import cv_summary
 from ignite_cv.training.fit import start_process, train_in_process
 from ignite_cv.training.resume import state_folder
-from ignite_cv.training_state import list_states
+from ignite_cv.training_state import latest_valid_state, list_states
 from ignite_cv.utils.atomic import write_json_atomic
 from ignite_cv.utils.distributed import choose_backend, leave_together, say
 from ignite_cv.utils.errors import UserError
@@ -303,7 +303,11 @@ def _plan_fold(study: Path, fold: int) -> dict:
     if (current / "summary.json").is_file():
         return {"action": "evaluate", "dir": current.name}
     if list_states(state_folder(current)):
-        return {"action": "resume", "dir": current.name}
+        try:
+            latest_valid_state(state_folder(current), warn=lambda _: None)  # the fold warns when it resumes
+            return {"action": "resume", "dir": current.name}
+        except UserError:
+            pass  # every state damaged: as if it had none
     return {"action": "new", "dir": None}  # stopped before its first state: a new folder (fold-<i>-2)
 
 

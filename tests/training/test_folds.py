@@ -138,3 +138,38 @@ def test_bad_fold_requests_are_one_line_errors_and_leave_no_folder(tmp_path, cap
         capsys, [*common, "--folds", "3", "--resume", str(tmp_path)]
     )
     assert not out.exists() or [p.name for p in out.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_rank_zeros_plan_for_each_fold_folder(tmp_path):
+    import torch
+
+    from ignite_cv.training.folds import _plan_fold
+    from ignite_cv.training_state import TrainingState, snapshot_state, write_state
+
+    def folder(name, *files):
+        (tmp_path / name).mkdir()
+        for file in files:
+            (tmp_path / name / file).write_text("{}")
+        return tmp_path / name
+
+    folder("fold-0", "summary.json", FOLD_RESULT)
+    folder("fold-1", "summary.json")
+    states = folder("fold-2", "config.json") / "checkpoints" / "state"
+    write_state(states, 12, snapshot_state(TrainingState({"w": torch.zeros(2)}, {"phase": 0})), keep=1)
+    folder("fold-3", "config.json")
+    damaged = folder("fold-4", "config.json") / "checkpoints" / "state"
+    damaged.mkdir(parents=True)
+    (damaged / "state_iter=5.safetensors").write_bytes(b"cut short")
+    folder("fold-5", FOLD_RESULT)
+    folder("fold-5-2", "config.json")
+    folder("fold-5-10", FOLD_RESULT)
+    plans = [_plan_fold(tmp_path, i) for i in range(7)]
+    assert plans == [
+        {"action": "done", "dir": "fold-0"},
+        {"action": "evaluate", "dir": "fold-1"},
+        {"action": "resume", "dir": "fold-2"},
+        {"action": "new", "dir": None},  # stopped before its first state: starts in fold-3-2
+        {"action": "new", "dir": None},  # no valid state
+        {"action": "done", "dir": "fold-5-10"},  # the newest folder of the fold
+        {"action": "new", "dir": None},
+    ]
