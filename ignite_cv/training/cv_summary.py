@@ -87,6 +87,26 @@ def write_summary_csv(path, summary: dict[str, Any]) -> None:
     write_text_atomic(path, summary_csv(summary))
 
 
+def predictions_csv(
+    labels: Sequence[int],
+    probabilities: Sequence[Sequence[float]],
+    class_names: Sequence[str],
+    folds: Sequence[int] | None = None,
+    sources: Sequence[str] | None = None,
+) -> str:
+    """One row per sample: ``index`` (in its split), ``source`` (its file, if any), ``label``, ``fold``
+    (out-of-fold: the fold that predicted it), then one probability column per class."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["index", *(["source"] if sources else []), "label", *(["fold"] if folds is not None else [])]
+    writer.writerow([*header, *(f"p_{name}" for name in class_names)])
+    for i, (label, row) in enumerate(zip(labels, probabilities)):
+        cells = [i, *([sources[i]] if sources else []), class_names[int(label)]]
+        cells += [int(folds[i])] if folds is not None else []
+        writer.writerow([*cells, *(repr(float(p)) for p in row)])
+    return buffer.getvalue()
+
+
 def format_table(summary: dict[str, Any], metric: str) -> str:
     """The console table of one metric: per-fold val and test, mean ± std, OOF, ensemble."""
     lines = [f"{'':<14}{'val ' + metric:>18}{'test ' + metric:>18}"]

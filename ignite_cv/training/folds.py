@@ -1,18 +1,20 @@
 """Stratified k-fold cross-validation of a recipe (``--folds K``): K full runs in one study folder.
 
-    <output-dir>/<recipe>-cv-<time>/     (or --run-name)
-        config.json                      the study's config; ``--resume STUDY_DIR`` continues the study
-        folds.json                       the fold of every pooled (train + val) sample
-        fold-<i>/                        a full run (config.json, checkpoints, report/, summary.json)
-                                         that trains on the other folds and validates on fold i
-        fold-<i>/cv_fold.json            the fold's best model on its held-out fold and on the test
-                                         split: metrics and probabilities (written last: the fold is done)
-        out_of_fold_report/              the report of the out-of-fold predictions (every pooled
-                                         sample predicted once, by the fold that did not train on it)
-        ensemble_report/                 the report of the folds' mean probability on the test split
-        ensemble.json                    the ensemble manifest of the folds' best checkpoints
-        cv_summary.json / .csv           per fold, mean ± std and 95 % interval of every validation and
-                                         test metric; out-of-fold and ensemble metrics
+    <output-dir>/<recipe>-cv-<time>/         (or --run-name)
+        config.json                          the study's config; --resume STUDY_DIR continues it
+        folds.json                           the fold of every pooled (train + val) sample
+        fold-<i>/                            a full run (config.json, checkpoints, report/,
+                                             summary.json) training on the other folds and
+                                             validating on fold i
+        fold-<i>/cv_fold.json                its best model on the held-out fold and the test split:
+                                             metrics and probabilities (written last: fold done)
+        out_of_fold_report/                  report of the out-of-fold predictions (each pooled
+        out_of_fold_predictions.csv          sample predicted once, by the fold not trained on it)
+        ensemble_report/                     report of the folds' mean probability on the test split
+        ensemble_test_predictions.csv        and those probabilities
+        ensemble.json                        ensemble manifest of the folds' best checkpoints
+        cv_summary.json / .csv               per fold, mean ± std and 95 % interval of every
+                                             validation and test metric; out-of-fold and ensemble
 
 The folds come from :mod:`ignite_cv.data.folds`; each is :func:`ignite_cv.training.fit.train_in_process`
 on the data set with its train/val splits replaced, so it has everything a run has (early stopping on
@@ -56,7 +58,7 @@ from ignite_cv.training import cv_summary
 from ignite_cv.training.fit import start_process, train_in_process
 from ignite_cv.training.resume import state_folder
 from ignite_cv.training_state import latest_valid_state, list_states
-from ignite_cv.utils.atomic import write_json_atomic
+from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
 from ignite_cv.utils.distributed import choose_backend, leave_together, say
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.options import load_config_values, make_options
@@ -69,6 +71,8 @@ SUMMARY_CSV = "cv_summary.csv"
 MANIFEST_FILE = "ensemble.json"
 OOF_REPORT = "out_of_fold_report"
 ENSEMBLE_REPORT = "ensemble_report"
+OOF_PREDICTIONS = "out_of_fold_predictions.csv"
+ENSEMBLE_PREDICTIONS = "ensemble_test_predictions.csv"
 
 
 def is_study(path: str | Path) -> bool:
@@ -358,6 +362,19 @@ def _summarize(config, study: Path, data: DataBundle, pool: Split, folds: list[F
     write_test_report(
         study / ENSEMBLE_REPORT, test_labels, ensemble, names, _images(data.test), split_name="test"
     )
+    fold_of = torch.zeros(n, dtype=torch.int64)
+    for fold in folds:
+        fold_of[fold.val_indices] = fold.fold
+    sources = list(pool.files) if pool.files is not None else None
+    write_text_atomic(
+        study / OOF_PREDICTIONS,
+        cv_summary.predictions_csv(pool_labels.tolist(), oof.tolist(), names, fold_of.tolist(), sources),
+    )
+    test_sources = list(data.test.files) if data.test.files is not None else None
+    write_text_atomic(
+        study / ENSEMBLE_PREDICTIONS,
+        cv_summary.predictions_csv(test_labels.tolist(), ensemble.tolist(), names, sources=test_sources),
+    )
     checkpoints = [study / f.best_checkpoint for f in folds if f.best_checkpoint]
     if len(checkpoints) == len(folds):
         write_manifest(study / MANIFEST_FILE, checkpoints)
@@ -390,12 +407,14 @@ def _summarize(config, study: Path, data: DataBundle, pool: Split, folds: list[F
             "metrics": scalar_metrics(oof_metrics),
             "confusion_matrix": oof_metrics["confusion_matrix"].tolist(),
             "report": OOF_REPORT,
+            "predictions": OOF_PREDICTIONS,
             "roc_auc": oof_report["roc_auc"],
         },
         "ensemble_test": {
             "metrics": scalar_metrics(ensemble_metrics),
             "confusion_matrix": ensemble_metrics["confusion_matrix"].tolist(),
             "report": ENSEMBLE_REPORT,
+            "predictions": ENSEMBLE_PREDICTIONS,
             "manifest": MANIFEST_FILE if len(checkpoints) == len(folds) else None,
         },
     }

@@ -173,3 +173,18 @@ def test_rank_zeros_plan_for_each_fold_folder(tmp_path):
         {"action": "done", "dir": "fold-5-10"},  # the newest folder of the fold
         {"action": "new", "dir": None},
     ]
+
+
+def test_prediction_files_list_every_sample_once(study):
+    import csv
+
+    summary, folder = study
+    with open(folder / "out_of_fold_predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["index"]) for r in rows] == list(range(summary["data"]["pool"]))
+    assignment = json.loads((folder / "folds.json").read_text())["assignment"]
+    assert [int(r["fold"]) for r in rows] == assignment
+    assert list(rows[0])[-10:] == [f"p_{c}" for c in range(10)]
+    with open(folder / "ensemble_test_predictions.csv", newline="") as handle:
+        test_rows = list(csv.DictReader(handle))
+    assert len(test_rows) == 359 and "fold" not in test_rows[0]
