@@ -7,9 +7,9 @@ report folder holds tools/evaluate.py's report and metrics.json (with each membe
 ``tools/evaluate.py``, ``tools/predict.py`` and ``ignite_cv.load_model`` accept in place of a
 checkpoint (a member whose file changed is refused). Examples:
 
-    python tools/ensemble.py runs/study/fold-*/checkpoints/best_*.safetensors \\
+    python tools/ensemble.py resnet.safetensors tinyvgg.safetensors --weights 2 1 \\
         --dataset npz --data-root pneumoniamnist.npz --split test
-    python tools/ensemble.py a.safetensors b.safetensors --weights 2 1 --dataset folder --data-root images/
+    python tools/evaluate.py runs/<study>/ensemble.json --dataset npz --data-root pneumoniamnist.npz
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ default to the checkpoint's). The report (confusion matrix, classification repor
 mistakes) and ``metrics.json`` go into a new folder, by default ``report-<split>-<dataset>`` beside the
 run's ``checkpoints/`` (``-2``, ``-3``... when it exists: nothing is overwritten); the checkpoint is only
 read. Several processes (``torchrun --nproc_per_node N tools/evaluate.py ...`` or ``--nproc-per-node N``)
-each evaluate a shard; rank 0 writes and prints. Examples:
+each evaluate a shard; rank 0 writes and prints. An ensemble manifest (``ensemble.json`` of
+``tools/ensemble.py`` or of a ``--folds`` study) evaluates the ensemble, each member with its own
+preprocessing; a member whose file changed since the manifest was written is refused. Examples:
 
     python tools/evaluate.py runs/tinyvgg-X/checkpoints/best_epoch=9_accuracy=0.9812.safetensors \\
         --dataset digits
