@@ -243,9 +243,10 @@ def format_result(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_matching_data(options: EvaluationOptions, card):
+def load_matching_data(options: EvaluationOptions, card, same_classes: bool = True):
     """The data set shaped like the checkpoint's input (its size and channels unless options say
-    otherwise), with the checkpoint's number of classes."""
+    otherwise), with the checkpoint's number of classes (unless not ``same_classes``: features of a
+    backbone for another task)."""
     height, width = card.image_size
     if not options.image_size and height != width:
         raise UserError(
@@ -260,7 +261,7 @@ def load_matching_data(options: EvaluationOptions, card):
         )
     data_options = dataclasses.replace(options, image_size=options.image_size or height, channels=channels)
     data = load_data(data_options, options.seed)
-    if data.num_classes != card.num_classes:
+    if same_classes and data.num_classes != card.num_classes:
         raise UserError(
             f"the checkpoint has {card.num_classes} classes but --dataset {options.dataset} has "
             f"{data.num_classes}",

@@ -1,7 +1,8 @@
 """``tools/features.py``: a checkpoint's frozen features → classic classifiers → the test report.
 
 1. The data set is loaded as the checkpoint's input (its size, channels, centre crop; as
-   ``tools/evaluate.py`` does) and every split's pooled features are exported to
+   ``tools/evaluate.py`` does; its classes may differ from the checkpoint's, whose backbone may
+   come from another task) and every split's pooled features are exported to
    ``features_<split>.safetensors`` (``features`` float32 (N, D), ``labels`` int64 (N,); metadata:
    checkpoint, split, class names as JSON).
 2. Each classifier (:mod:`ignite_cv.features.classifiers`) is tuned by a stratified cross-validated
@@ -51,7 +52,6 @@ from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
 from ignite_cv.utils.atomic import write_json_atomic
 from ignite_cv.utils.devices import resolve_device
-from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.options import option
 from ignite_cv.weights import load_model
 
@@ -91,13 +91,11 @@ def run_features(
     device = resolve_device(options.device)
     model, card = load_model(checkpoint, device)
     crop = checkpoint_center_crop(checkpoint, card, options.center_crop)
-    data = load_matching_data(dataclasses.replace(options, center_crop=crop), card)
-    names = [str(n) for n in card.class_names]
-    if [str(n) for n in data.class_names] != names:
-        raise UserError(
-            f"--dataset {options.dataset} has classes {data.class_names} but the checkpoint has {names}",
-            "pass the data set whose classes the classifiers should learn, with the checkpoint's class names",
-        )
+    # The classifiers learn the data's classes: the backbone may come from another task.
+    data = load_matching_data(dataclasses.replace(options, center_crop=crop), card, same_classes=False)
+    names = [str(n) for n in data.class_names]
+    pool_labels = torch.cat([data.train.labels, data.val.labels]).numpy()
+    check_cv_folds(options.cv_folds, pool_labels, options.rebalance)  # before any file is written
     task = ClassificationTask(len(names))
     pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)
     folder = RunFolder.create(options.output_dir, "features", options.run_name)
@@ -120,7 +118,6 @@ def run_features(
     )
     pool_x = np.concatenate([arrays["train"][0], arrays["val"][0]])
     pool_y = np.concatenate([arrays["train"][1], arrays["val"][1]])
-    check_cv_folds(options.cv_folds, pool_y, options.rebalance)
     test_x, test_y, test_images = arrays["test"]
     results: dict[str, Any] = {}
     for name in options.classifiers:

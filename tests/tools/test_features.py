@@ -55,12 +55,20 @@ def test_features_classifiers_and_reports(tmp_path, capsys):
     assert "logreg: cv roc_auc" in capsys.readouterr().out
 
 
-def test_bad_input_is_a_one_line_error(tmp_path, capsys):
+def test_a_backbone_of_another_task_and_bad_cv_folds(tmp_path, capsys):
     data = binary_digits_npz(tmp_path / "digits38.npz")
-    checkpoint = make_checkpoint(tmp_path / "m.safetensors", 1, (8, 8), ("a", "b"), normalization=GREY)
+    ten = tuple(str(i) for i in range(10))
+    checkpoint = make_checkpoint(tmp_path / "m.safetensors", 1, (8, 8), ten, normalization=GREY)
+    out = tmp_path / "out"
+    argv = [str(checkpoint), "--dataset", "npz", "--data-root", str(data), "--output-dir", str(out)]
     with pytest.raises(SystemExit) as exit_info:
-        load_tool("features").main([str(checkpoint), "--dataset", "npz", "--data-root", str(data)])
+        load_tool("features").main([*argv, "--cv-folds", "500"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --dataset npz has classes ['0', '1'] but the checkpoint has ['a', 'b']")
-    assert "\n" not in err and not (tmp_path / "runs").exists()
+    assert err.startswith("error: --cv-folds 500 needs 2 <= K <= ") and "\n" not in err
+    assert not out.exists()  # nothing written before the check
+    result = load_tool("features").main([*argv, "--classifier", "logreg", "--workers", "0"])
+    assert list(result["classifiers"]) == ["logreg"]  # a 10-class backbone, a 2-class task
+    assert (
+        json.loads((out / Path(result["output_dir"]).name / "logreg" / "report.json").read_text())["n"] == 72
+    )
