@@ -38,6 +38,10 @@ def run_recipe(config_cls: type[TrainConfig], description: str | None = None, ar
     """Parse ``argv`` (default: ``sys.argv``) into ``config_cls`` and train; returns the run summary."""
     config = parse_config(config_cls, argv, description)
     quiet_libraries()
+    from ignite_cv.training.folds import run_study, wants_study
+
+    if wants_study(config):  # --folds K, or --resume of a study folder
+        return run_study(config)
     from ignite_cv.training.fit import fit
 
     return fit(config)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ignite_cv.binary import DecisionOptions
-from ignite_cv.data.options import DataOptions, SamplerOptions
+from ignite_cv.data.options import DataOptions, FoldOptions, SamplerOptions
 from ignite_cv.defaults import resolve_defaults
 from ignite_cv.explain.options import ExplainOptions
 from ignite_cv.models.options import OPTIMIZERS, SCHEDULERS, ModelOptions
@@ -196,6 +196,7 @@ class TrainConfig(
     OptimOptions,
     PipelineOptions,
     ModelOptions,
+    FoldOptions,
     DataOptions,
 ):
     """Every option of a training run but the model's own (a recipe mixes in its model's options)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import ignite.distributed as idist
 import torch
+from ignite.engine import Engine
 
 from ignite_cv.config import ComputeOptions, DistributedOptions, SeedOptions
 from ignite_cv.data.classes import reorder_classes
@@ -37,6 +38,7 @@ from ignite_cv.handlers.predictions import PredictionCollector
 from ignite_cv.metrics import evaluation_metrics, scalar_metrics
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer
+from ignite_cv.roc import roc_auc
 from ignite_cv.run_folder import RunFolder
 from ignite_cv.task import ClassificationTask
 from ignite_cv.utils.atomic import write_json_atomic
@@ -78,7 +80,8 @@ def run_evaluation(
     keep_images: bool = True,
 ) -> tuple[dict, tuple | None]:
     """Evaluate ``model`` on ``loader`` (no augmentation) with the run's metrics; with ``collect``, also
-    the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report.
+    the predictions gathered over all ranks ``(scores, labels, uint8 images)`` for a report (images
+    None without ``keep_images``).
 
     The one evaluation of the project: the test stage of a run, ``tools/evaluate.py`` and the pruning
     workflow's before/after all call it, so their numbers agree for the same model and split.
@@ -91,6 +94,56 @@ def run_evaluation(
         collector.attach(evaluator)
     evaluator.run(loader)
     return evaluator.state.metrics, collector.gathered(task.num_classes) if collector is not None else None
+
+
+def split_probabilities(
+    model,
+    task,
+    pipeline,
+    device: torch.device,
+    loader,
+    n: int,
+    step: StepOptions | None = None,
+    keep_images: bool = False,
+) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`run_evaluation` of a split of ``n`` samples, with its predictions in the split's own order:
+    ``(metrics, probabilities float32 (n, C), labels (n,), uint8 images or None)`` on the CPU of every
+    rank (collective)."""
+    metrics, (scores, labels, images) = run_evaluation(
+        model, task, pipeline, device, loader, step, keep_images=keep_images
+    )
+    order = _dataset_order(n, idist.get_world_size())
+    images = _restore_order(images, order) if images is not None else None
+    return metrics, _restore_order(scores, order).softmax(dim=1), _restore_order(labels, order), images
+
+
+def probability_metrics(
+    probabilities: torch.Tensor, labels: torch.Tensor, task, device: torch.device
+) -> dict:
+    """The evaluation metrics (:func:`ignite_cv.metrics.evaluation_metrics`, so the same names and
+    definitions as a model's evaluation) of given class probabilities ``(N, C)``: an ensemble's mean,
+    out-of-fold predictions, a classic classifier's.
+
+    Collective: call it in every process with the same arrays; each rank feeds its strided share to
+    Ignite's metrics, which reduce over the ranks, so every row counts once and every rank gets all.
+    The loss is the cross-entropy of the probabilities (their logits are recovered in float64); the
+    ROC-AUC is :func:`ignite_cv.roc.roc_auc` of the probabilities as given.
+    """
+    rank, world = idist.get_rank(), idist.get_world_size()
+    probs = probabilities.detach().to("cpu", torch.float64)[rank::world]
+    targets = labels.detach().to("cpu", torch.int64)[rank::world]
+    logs = probs.clamp_min(torch.finfo(torch.float64).tiny).log()
+    logits = (logs[:, 1:] - logs[:, :1]) if task.binary else logs  # binary: one logit, log(p1 / p0)
+    batch = (logits.float().to(device), targets.to(device))
+    engine = Engine(lambda _, b: {"logits": b[0], "scores": task.class_scores(b[0]), "y": b[1]})
+    for name, metric in evaluation_metrics(task, device).items():
+        metric.attach(engine, name)
+    engine.run([batch], max_epochs=1)
+    metrics = dict(engine.state.metrics)
+    # The ROC-AUC of the probabilities themselves (the metric's float32 softmax of recovered logits can
+    # break near-ties differently); every rank holds all rows, so this is the report's number exactly.
+    metrics["roc_auc"] = roc_auc(labels.detach().cpu().numpy(), probabilities.detach().float().cpu().numpy())
+    return metrics
 
 
 def evaluate_checkpoint(
@@ -195,9 +248,10 @@ def format_result(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_matching_data(options: EvaluationOptions, card):
+def load_matching_data(options: EvaluationOptions, card, same_classes: bool = True):
     """The data set shaped like the checkpoint's input (its size and channels unless options say
-    otherwise), with the checkpoint's number of classes."""
+    otherwise), with the checkpoint's number of classes (unless not ``same_classes``: features of a
+    backbone for another task)."""
     height, width = card.image_size
     if not options.image_size and height != width:
         raise UserError(
@@ -212,7 +266,7 @@ def load_matching_data(options: EvaluationOptions, card):
         )
     data_options = dataclasses.replace(options, image_size=options.image_size or height, channels=channels)
     data = load_data(data_options, options.seed)
-    if data.num_classes != card.num_classes:
+    if same_classes and data.num_classes != card.num_classes:
         raise UserError(
             f"the checkpoint has {card.num_classes} classes but --dataset {options.dataset} has "
             f"{data.num_classes}",
@@ -237,6 +291,18 @@ def stored_threshold(card) -> float | None:
             "re-save it with the positive class last, as ignite_cv runs do",
         )
     return rule.threshold
+
+
+def checkpoint_center_crop(checkpoint: str | Path, card, default: bool) -> bool:
+    """Whether a checkpoint's model was trained on centre-cropped images: its card's record, else its
+    run's ``config.json`` (a checkpoint in ``<run>/checkpoints/``), else ``default`` (the flag)."""
+    if "center_crop" in (card.extra or {}):
+        return bool(card.extra["center_crop"])
+    from ignite_cv.inference.model_info import read_json, run_folder_of
+
+    run = run_folder_of(checkpoint)
+    config = read_json(run / "config.json") if run else None
+    return bool(config["center_crop"]) if config and "center_crop" in config else default
 
 
 def _check_input_size(model, card, channels: int, size, device: torch.device) -> None:

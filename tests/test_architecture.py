@@ -54,6 +54,7 @@ LAYERS = {
     "explain": 3,
     "explain.options": 1,
     "ensemble": 3,
+    "features": 3,
     "cli": 4,
 }
 

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None, block: bool = True):
     require_gradio()  # before the model is loaded: the missing extra is the first thing to say
     from PIL import Image
 
-    from ignite_cv.inference.predictor import load_predictor
+    from ignite_cv.inference.loading import load_predictor
 
     predictor = load_predictor(args.model, device=args.device, max_pixels=Image.MAX_IMAGE_PIXELS)
     if args.cam:

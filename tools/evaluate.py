@@ -6,7 +6,9 @@ default to the checkpoint's). The report (confusion matrix, classification repor
 mistakes) and ``metrics.json`` go into a new folder, by default ``report-<split>-<dataset>`` beside the
 run's ``checkpoints/`` (``-2``, ``-3``... when it exists: nothing is overwritten); the checkpoint is only
 read. Several processes (``torchrun --nproc_per_node N tools/evaluate.py ...`` or ``--nproc-per-node N``)
-each evaluate a shard; rank 0 writes and prints. Examples:
+each evaluate a shard; rank 0 writes and prints. An ensemble manifest (``ensemble.json`` of
+``tools/ensemble.py`` or of a ``--folds`` study) evaluates the ensemble, each member with its own
+preprocessing; a member whose file changed since the manifest was written is refused. Examples:
 
     python tools/evaluate.py runs/tinyvgg-X/checkpoints/best_epoch=9_accuracy=0.9812.safetensors \\
         --dataset digits
@@ -28,7 +30,10 @@ from ignite_cv.cli import quiet_libraries  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import parse_options  # noqa: E402
 
-CHECKPOINT = ("checkpoint", {"help": "an ignite_cv .safetensors checkpoint (only read)"})
+CHECKPOINT = (
+    "checkpoint",
+    {"help": "an ignite_cv .safetensors checkpoint, or an ensemble manifest .json (only read)"},
+)
 
 
 @exit_on_user_error
@@ -43,6 +48,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         torch.set_num_threads(options.threads)
     quiet_libraries()
     # Rank 0 prints the metrics and the report folder itself (a spawned process returns nothing here).
+    if args["checkpoint"].lower().endswith(".json"):  # an ensemble manifest (tools/ensemble.py, a study's)
+        from ignite_cv.ensemble.evaluate import EnsembleOptions, evaluate_manifest
+
+        return evaluate_manifest(args["checkpoint"], EnsembleOptions(**vars(options)))
     return evaluate_checkpoint(args["checkpoint"], options)
 
 

@@ -44,7 +44,8 @@ def default_workers() -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(description=__doc__.splitlines()[0], prog="tools/predict.py")
     parser.add_argument(
-        "model", help="an ignite_cv .safetensors checkpoint (an ensemble manifest .json once supported)"
+        "model",
+        help="an ignite_cv .safetensors checkpoint, or an ensemble manifest .json (tools/ensemble.py)",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .zip files")
     parser.add_argument("--output", default="predictions.csv", help="CSV to write (default: predictions.csv)")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None):
         raise UserError("--cam-dir without --cam", "add --cam METHOD (e.g. gradcam) or drop --cam-dir")
     import torch
 
-    from ignite_cv.inference.predictor import load_predictor
+    from ignite_cv.inference.loading import load_predictor
     from ignite_cv.inference.table import write_predictions_csv
 
     if args.threads:

@@ -90,3 +90,16 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
         "--seed", type=int, default=0, help="as in training: it chose the validation split and data order"
     )
     return data
+
+
+@dataclass
+class FoldOptions:
+    """Stratified k-fold cross-validation over train + val (``ignite_cv/training/folds.py``)."""
+
+    folds: int = option(
+        0,
+        "stratified k-fold cross-validation: K runs, each validating on one K-th of train+val pooled "
+        "(the test split is never in a fold), in one study folder (0 = off)",
+        minimum=0,
+    )
+    fold_seed: int = option(0, "seed of the fold assignment (independent of --seed)")

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ignite_cv.inference.predictor import DEFAULT_BATCH_SIZE, Predictor, load_predictor
+from ignite_cv.inference.loading import load_predictor
+from ignite_cv.inference.predictor import DEFAULT_BATCH_SIZE, Predictor
 from ignite_cv.inference.results import PredictionSet
 from ignite_cv.utils.errors import UserError
 

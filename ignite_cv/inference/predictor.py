@@ -10,11 +10,11 @@ differ in the last bits on some backends (kernels are chosen per shape).
 
 Extension points:
 
-* **Ensembles**: :func:`load_predictor` hands a ``.json`` MODEL (an ensemble manifest) to
-  ``ignite_cv.ensemble.load_ensemble(path, device=..., amp=..., max_pixels=...)`` when that module
-  exists. It must return a :class:`Predictor` (typically a subclass overriding
-  :meth:`Predictor.probabilities` and :meth:`Predictor.info`); everything else (inputs, loader,
-  CSV, app) is shared.
+* **Ensembles**: :func:`ignite_cv.inference.loading.load_predictor` hands a ``.json`` MODEL (an
+  ensemble manifest) to ``ignite_cv.ensemble.load_ensemble(path, device=..., amp=..., max_pixels=...)``,
+  which returns a subclass of :class:`Predictor` overriding :meth:`Predictor.probabilities` and
+  :meth:`Predictor.info`; everything else (inputs, loader, CSV, app) is shared. (The loader lives in
+  its own module: the ensemble's predictor subclasses this one, so this module cannot import it.)
 * **Class activation maps**: see :mod:`ignite_cv.inference.cam`.
 """
 
@@ -221,23 +221,6 @@ class Predictor:
             self.preprocessing.describe(),
             self.rule.describe(),
         )
-
-
-def load_predictor(
-    path: str | Path, device: str = "auto", amp: str = "none", max_pixels: int | None = None
-) -> Predictor:
-    """A checkpoint, or an ensemble manifest (``.json``) when ``ignite_cv.ensemble`` exists."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        try:
-            from ignite_cv.ensemble import load_ensemble  # type: ignore[import-not-found]
-        except ImportError:
-            raise UserError(
-                f"{path} looks like an ensemble manifest, but this ignite_cv has no ensemble support",
-                "pass a .safetensors checkpoint (checkpoints/ of a run folder)",
-            ) from None
-        return load_ensemble(path, device=device, amp=amp, max_pixels=max_pixels)
-    return Predictor.from_checkpoint(path, device, amp, max_pixels)
 
 
 _STRICT_FIX = "repair or remove the file, or predict without strict (--strict) to skip unreadable images"

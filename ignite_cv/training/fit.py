@@ -136,14 +136,44 @@ def _write_fix(run_dir: Path | None) -> str:
 def _fit_in_process(
     local_rank: int, config, run_dir: Path | None, result: dict, on_phase_end=None, hooks=()
 ) -> None:
+    run = train_in_process(config, run_dir=run_dir, on_phase_end=on_phase_end, hooks=hooks)
+    if run.summary is not None:
+        result["summary"] = run.summary
+    leave_together()
+
+
+@dataclass
+class TrainedRun:
+    """What one run leaves in its process: the summary (where it was written, else None) and the model
+    with its best weights restored (every rank), for callers that keep using it (folds)."""
+
+    summary: dict | None
+    model: RunModel
+    data: RunData
+    device: torch.device
+
+
+def train_in_process(
+    config,
+    bundle: DataBundle | None = None,
+    run_dir: Path | None = None,
+    on_phase_end=None,
+    hooks: Sequence[PhaseHook] = (),
+) -> TrainedRun:
+    """One run in this process of an ``idist.Parallel`` group (``fit`` is this inside its own group).
+
+    ``bundle``: train, validate and test on these splits instead of loading ``config``'s data set (a
+    fold of a cross-validation study, whose splits are index subsets of one loaded data set).
+    ``run_dir``: the run folder :func:`fit` claimed; None: ``config.resume``'s, or a new one.
+    """
     started = time.perf_counter()
     for note in resolution_notes(config):
         say(note)
     device = start_process(config)
-    data = prepare_data(config, device)
+    data = prepare_data(config, device, bundle)
     model = prepare_model(config, data.bundle, device)
     state = resume_state(config)
-    output = RunOutput.open(config, run_dir)
+    output = RunOutput.open(config, run_dir if run_dir is not None else (config.resume or None))
     timeline = Timeline()
     resumed_epochs = completed_epochs(state) if state else (0 if config.resume else None)
     output.start(config, data.bundle, timeline, resumed_epochs)
@@ -159,9 +189,7 @@ def _fit_in_process(
     finally:
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
-    if summary is not None:
-        result["summary"] = summary
-    leave_together()
+    return TrainedRun(summary, model, data, device)
 
 
 # --- process ---------------------------------------------------------------------------------------
@@ -194,9 +222,11 @@ class RunData:
     val_loader: Any
 
 
-def prepare_data(config, device: torch.device) -> RunData:
-    """The data set, placed where it is read from, and this process's training and validation loaders."""
-    bundle = place_data(put_positive_last(config, load_data(config, config.seed)), config, device)
+def prepare_data(config, device: torch.device, bundle: DataBundle | None = None) -> RunData:
+    """The data set (``bundle`` if given, else ``config``'s), placed where it is read from, and this
+    process's training and validation loaders."""
+    bundle = put_positive_last(config, bundle if bundle is not None else load_data(config, config.seed))
+    bundle = place_data(bundle, config, device)
     per_process_batch(config.batch_size, idist.get_world_size())  # a batch smaller than the world fails early
     train_loader = SkippingLoader(make_loader(config, bundle, bundle.train, train=True, device=device))
     val_loader = make_loader(config, bundle, bundle.val, train=False, device=device)

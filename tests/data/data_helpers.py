@@ -79,3 +79,15 @@ def make_messy_tree(root: Path) -> Path:
     write_image(cls / "UPPER.JPG", 9, fmt="JPEG")  # extensions are case-insensitive
     (root / ".DS_Store").write_bytes(b"\x00junk")  # hidden: ignored silently
     return root
+
+
+def binary_digits_npz(path: Path) -> Path:
+    """scikit-learn's digits 3 (label 0) and 8 (label 1), 357 grey 8×8 images, as a train-only .npz
+    (sources hold out 72 as the test split and a validation share of the rest)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = np.isin(digits.target, (3, 8))
+    images = np.rint(digits.images[keep] * (255.0 / 16.0)).astype(np.uint8)
+    np.savez(path, train_images=images, train_labels=(digits.target[keep] == 8).astype(np.int64))
+    return path

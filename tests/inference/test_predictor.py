@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ignite_cv.inference.predictor import Predictor, load_predictor
+from ignite_cv.inference.predictor import Predictor
 from ignite_cv.utils.errors import UserError
 from tests.inference.conftest import make_checkpoint, random_image
 
@@ -131,18 +131,3 @@ def test_the_batch_hook_sees_model_sized_images_and_their_sources(tmp_path, rgb_
     )
     assert [shape for shape, _, _ in seen] == [(2, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8)]
     assert [s for _, _, names in seen for s in names] == result.sources
-
-
-def test_foreign_files_and_manifests_are_one_line_errors(tmp_path):
-    pickled = tmp_path / "model.pth"
-    torch.save({"w": torch.zeros(1)}, pickled)
-    with pytest.raises(UserError, match="is not a safetensors file"):
-        load_predictor(pickled, "cpu")
-    from safetensors.torch import save_file
-
-    save_file({"w": torch.zeros(1)}, str(tmp_path / "bare.safetensors"))
-    with pytest.raises(UserError, match="has no ignite_cv metadata"):
-        load_predictor(tmp_path / "bare.safetensors", "cpu")
-    (tmp_path / "ensemble.json").write_text("{}")
-    with pytest.raises(UserError, match="looks like an ensemble manifest"):
-        load_predictor(tmp_path / "ensemble.json", "cpu")
