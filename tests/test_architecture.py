@@ -50,7 +50,11 @@ LAYERS = {
     "inference": 3,
     "explain": 3,
     "ensemble": 3,
+    "tuning": 3,  # the search (Optuna): pruning hook, study, results, refit, command line
+    "tuning.space": 1,
+    "tuning.options": 1,
     "cli": 4,
+    "recipe_loader": 4,
 }
 
 

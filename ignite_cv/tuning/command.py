@@ -9,7 +9,7 @@ created. Optuna is imported only after :func:`require_optuna` says it is install
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +21,7 @@ from ignite_cv.utils.distributed import under_torchrun
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.options import build_parser, flag, load_config_values, make_options, option_fields
 
-INSTALL_HINT = "pip install -e '.[tune]'  (or: pip install optuna optuna-integration)"
+INSTALL_HINT = "pip install -e '.[tune]' (or: pip install optuna optuna-integration)"
 #: Recipe fields the tuner owns; giving one as a flag is refused (``--monitor`` is the default --metric).
 REFUSED_FLAGS = {
     "run_name": "each trial's run folder is <study folder>/trial-NNNN",
@@ -38,7 +38,12 @@ class TuneCommand:
 
 def require_optuna() -> None:
     """A UserError with the install command when Optuna or its Ignite integration is missing."""
-    missing = [name for name in ("optuna", "optuna_integration") if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in ("optuna", "optuna_integration"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise UserError(f"tools/tune.py needs {' and '.join(missing)}", f"install it: {INSTALL_HINT}")
 

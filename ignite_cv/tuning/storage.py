@@ -12,6 +12,7 @@ Optuna's journal-file storage has no heartbeat, so it is not offered: SQLite ser
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ignite_cv.utils.errors import UserError
 SQLITE_LOCK_TIMEOUT_S = 60
 #: Seconds a database server may take to accept a connection.
 CONNECT_TIMEOUT_S = 10
+#: Tries to open a database whose tables another worker may be creating at the same moment.
+CREATE_ATTEMPTS = 5
 
 
 def default_storage_url(study_folder: Path) -> str:
@@ -49,15 +52,7 @@ def open_storage(url: str, heartbeat_s: int, grace_s: int) -> RDBStorage:
             "use sqlite:///PATH.db, postgresql://USER:PASS@HOST/DB or mysql+pymysql://USER:PASS@HOST/DB",
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: "experimental" since 2.8
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_s,
-                grace_period=grace_s,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
-            )
+        return _rdb_storage(url, engine_kwargs, heartbeat_s, grace_s)
     except ImportError as err:
         raise UserError(
             f"--storage {shown_url(url)} needs a database driver that is not installed "
@@ -69,6 +64,40 @@ def open_storage(url: str, heartbeat_s: int, grace_s: int) -> RDBStorage:
             f"cannot open --storage {shown_url(url)} ({_cause(err)})",
             "check the URL, that the database server is up and reachable, and that the folder exists",
         ) from None
+
+
+#: Errors of two workers creating one database's tables and version row at once (SQLite, PostgreSQL, MySQL).
+_RACING = (
+    "already exists",
+    "database is locked",
+    "UNIQUE constraint failed",
+    "duplicate key",
+    "Duplicate entry",
+)
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_s: int, grace_s: int) -> RDBStorage:
+    """``RDBStorage``, retried while another worker is creating the same database's tables: its
+    ``create_all`` is not atomic across processes ("table studies already exists", seen about one
+    time in three when two workers start on a new SQLite file at the same instant, or a duplicate
+    alembic version row)."""
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: "experimental" since 2.8
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=grace_s,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(),
+                )
+        except Exception as err:
+            racing = any(sign in str(err) for sign in _RACING)
+            if not racing or attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def open_study(

@@ -59,7 +59,9 @@ def test_train_on_val_adds_the_validation_split_to_training():
     assert len(pooled.train) == len(plain.train) + len(plain.val)
     assert torch.equal(pooled.train.images, torch.cat([plain.train.images, plain.val.images]))
     assert torch.equal(pooled.train.labels, torch.cat([plain.train.labels, plain.val.labels]))
-    assert torch.equal(pooled.val.images, plain.val.images) and torch.equal(pooled.test.images, plain.test.images)
+    assert torch.equal(pooled.val.images, plain.val.images) and torch.equal(
+        pooled.test.images, plain.test.images
+    )
 
 
 def test_pool_validation_of_file_splits():

@@ -21,9 +21,7 @@ def study_with_good_trials(warmup_epochs: int = 0) -> optuna.Study:
     study = optuna.create_study(direction="maximize", pruner=PrunerSpec("median", 2, warmup_epochs).build())
     for _ in range(2):
         study.add_trial(
-            optuna.trial.create_trial(
-                value=GOOD[4], intermediate_values=GOOD, params={}, distributions={}
-            )
+            optuna.trial.create_trial(value=GOOD[4], intermediate_values=GOOD, params={}, distributions={})
         )
     return study
 
@@ -36,7 +34,9 @@ def run_scripted(hook: TrialPruning, scores: dict[int, float], timeline: Timelin
         Events.COMPLETED, lambda e: e.state.metrics.update(accuracy=scores[timeline.epoch])
     )
     trainer = Engine(lambda engine, batch: None)
-    trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: setattr(timeline, "epoch", start + e.state.epoch))
+    trainer.add_event_handler(
+        Events.EPOCH_STARTED, lambda e: setattr(timeline, "epoch", start + e.state.epoch)
+    )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0]))
     parts = SimpleNamespace(evaluator=evaluator, monitor=Monitor("accuracy", "max"), timeline=timeline)
     handles = hook.attach(parts, SimpleNamespace(trainer=trainer))
@@ -91,7 +91,10 @@ def test_the_hook_pickles_without_its_live_trial(tmp_path):
 
 @pytest.mark.parametrize(
     ("phases", "expected"),
-    [([{"stopped_by": "epochs"}], None), ([{"stopped_by": "epochs"}, {"stopped_by": "pruned", "pruned_at_epoch": 5}], 5)],
+    [
+        ([{"stopped_by": "epochs"}], None),
+        ([{"stopped_by": "epochs"}, {"stopped_by": "pruned", "pruned_at_epoch": 5}], 5),
+    ],
 )
 def test_pruned_epoch_reads_the_summary(phases, expected):
     assert pruned_epoch({"phases": phases}) == expected

@@ -1,9 +1,10 @@
-"""A finished study's files: trials.csv, study.json, figures, and a best_config.json that reruns the best trial."""
+"""A finished study: trials.csv, study.json, figures, and a best_config.json that reruns the best trial."""
 
 from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,9 +47,14 @@ def test_study_json_and_figures(finished):
         {"complete": 2},
     )
     assert saved["best"]["number"] == study.best_trial.number and saved["best"]["value"] == study.best_value
-    assert sorted(saved["figures"]) == ["intermediate_values", "optimization_history", "parallel_coordinate", "slice"]
+    assert sorted(saved["figures"]) == [
+        "intermediate_values",
+        "optimization_history",
+        "parallel_coordinate",
+        "slice",
+    ]
     for path in saved["figures"].values():
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert said == ["figure param_importances skipped: it needs 3 complete trials, the study has 2"]
 
 
@@ -61,7 +67,9 @@ def test_best_config_reruns_the_best_trial(finished, tmp_path):
     recipe = load_recipe("tinyvgg")
     argv = ["--config", str(plan.folder / "best_config.json"), "--output-dir", str(tmp_path)]
     summary = recipe.run_recipe(recipe.TinyVGGRecipe, argv=argv)
-    assert summary["best"]["value"] == best.value and summary["best"]["epoch"] == best.user_attrs["best_epoch"]
+    assert (
+        summary["best"]["value"] == best.value and summary["best"]["epoch"] == best.user_attrs["best_epoch"]
+    )
     rerun = json.loads((tmp_path / summary["run_dir"].split("/")[-1] / "config.json").read_text())
     trial_config = best.user_attrs["config"]
     assert {k: v for k, v in rerun.items() if k not in ("output_dir", "run_name")} == {

@@ -11,17 +11,26 @@ from ignite_cv.utils.errors import UserError
 
 def test_default_url_and_masked_passwords(tmp_path):
     assert default_storage_url(tmp_path / "study") == f"sqlite:///{tmp_path / 'study' / 'study.db'}"
-    assert shown_url("postgresql://me:s3cr3t@db.example:5432/optuna") == "postgresql://me:***@db.example:5432/optuna"
+    assert (
+        shown_url("postgresql://me:s3cr3t@db.example:5432/optuna")
+        == "postgresql://me:***@db.example:5432/optuna"
+    )
     assert shown_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("sqlite:////no/such/folder/study.db", "cannot open --storage sqlite:////no/such/folder/study.db (unable to open"),
+        (
+            "sqlite:////no/such/folder/study.db",
+            "cannot open --storage sqlite:////no/such/folder/study.db (unable to open",
+        ),
         ("redis://localhost:6379", "is not a database URL Optuna's RDB storage takes"),
         ("journal.log", "is not a database URL"),
-        ("mysql+nosuchdriver://u:pw@localhost/db", "cannot open --storage mysql+nosuchdriver://u:***@localhost/db"),
+        (
+            "mysql+nosuchdriver://u:pw@localhost/db",
+            "cannot open --storage mysql+nosuchdriver://u:***@localhost/db",
+        ),
     ],
 )
 def test_unopenable_storage_is_a_one_line_error(url, message):

@@ -25,7 +25,11 @@ def test_trials_reach_the_target_and_a_rerun_with_a_larger_target_continues(tmp_
         run_dir = plan.folder / f"trial-{trial.number:04d}"
         config = json.loads((run_dir / "config.json").read_text())
         assert {k: config[k] for k in trial.params} == trial.params
-        assert (config["run_name"], config["output_dir"], config["monitor"]) == (run_dir.name, str(plan.folder), "auto")
+        assert (config["run_name"], config["output_dir"], config["monitor"]) == (
+            run_dir.name,
+            str(plan.folder),
+            "auto",
+        )
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["trial"] == {
             "number": trial.number,
@@ -48,9 +52,13 @@ def test_trials_reach_the_target_and_a_rerun_with_a_larger_target_continues(tmp_
 
 
 def test_a_pruned_trial_ends_its_run_cleanly(tmp_path):
-    study, plan = tiny_study(tmp_path, "--pruner-startup-trials", "1", "--pruner-warmup-epochs", "0", trials=2)
+    study, plan = tiny_study(
+        tmp_path, "--pruner-startup-trials", "1", "--pruner-warmup-epochs", "0", trials=2
+    )
     perfect = {1: 1.0, 2: 1.0}  # an earlier trial no tiny run can match
-    study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values=perfect, params={}, distributions={}))
+    study.add_trial(
+        optuna.trial.create_trial(value=1.0, intermediate_values=perfect, params={}, distributions={})
+    )
     assert run_study(study, plan, lambda line: None) == {"complete": 1, "pruned": 1}
     pruned = study.trials[1]
     assert pruned.state == TrialState.PRUNED and list(pruned.intermediate_values) == [1]
@@ -61,6 +69,15 @@ def test_a_pruned_trial_ends_its_run_cleanly(tmp_path):
     assert set(summary["test"]) >= {"accuracy", "loss"}  # the run finished: best model on the test split
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1] and rows[0]["val/accuracy"] == pruned.intermediate_values[1]
+
+
+def test_a_diverging_trial_counts_as_pruned(tmp_path):
+    flags = ["--optimizer", "sgd", "--scheduler", "none", "--label-smoothing", "0", "--log-every", "1"]
+    study, plan = tiny_study(tmp_path, *flags, trials=1, space=["lr=choice(1e12)"])
+    assert run_study(study, plan, lambda line: None) == {"pruned": 1}
+    summary = json.loads((plan.folder / "trial-0000" / "summary.json").read_text())
+    assert summary["trial"]["state"] == "pruned" and summary["trial"]["params"] == {"lr": 1e12}
+    assert summary["trial"]["reason"].startswith("non-finite loss: the loss became NaN/inf at epoch 1")
 
 
 def test_a_killed_trial_is_failed_and_run_again_with_its_parameters(tmp_path):
@@ -74,7 +91,9 @@ def test_a_killed_trial_is_failed_and_run_again_with_its_parameters(tmp_path):
     failed, rerun = study.trials
     assert (failed.number, failed.state, rerun.state) == (0, TrialState.FAIL, TrialState.COMPLETE)
     assert rerun.params == params and rerun.system_attrs["failed_trial"] == 0
-    assert f"trial 1 (re-run of killed trial 0): lr={params['lr']:.4g} batch_size={params['batch_size']}" in said
+    assert (
+        f"trial 1 (re-run of killed trial 0): lr={params['lr']:.4g} batch_size={params['batch_size']}" in said
+    )
     assert json.loads((plan.folder / "trial-0001" / "config.json").read_text())["run_name"] == "trial-0001"
 
 
@@ -106,8 +125,15 @@ def test_objective_metric_and_trial_config(tmp_path):
     _, plan = tiny_study(tmp_path, "--metric", "loss")
     assert (plan.metric, plan.direction, plan.monitor_mode) == ("loss", "minimize", "min")
     config = trial_config(plan, {"lr": 0.005}, "trial-0007")
-    assert (config.lr, config.monitor, config.monitor_mode, config.run_name) == (0.005, "loss", "min", "trial-0007")
+    assert (config.lr, config.monitor, config.monitor_mode, config.run_name) == (
+        0.005,
+        "loss",
+        "min",
+        "trial-0007",
+    )
     assert objective_metric(plan.base, "f1_macro", "auto") == ("f1_macro", "maximize")
     assert objective_metric(plan.base, "", "minimize") == ("auto", "minimize")
-    with pytest.raises(UserError, match="--metric 'precision' is not a validation metric; use one of: loss, "):
+    with pytest.raises(
+        UserError, match="--metric 'precision' is not a validation metric; use one of: loss, "
+    ):
         objective_metric(plan.base, "precision", "auto")
