@@ -174,8 +174,7 @@ def prepare_study(command: TuneCommand):
         if not options.storage:
             folder.mkdir(parents=True, exist_ok=True)  # the SQLite file lives in it
         storage = open_storage(url, options.heartbeat, options.grace_period)
-        sampler = optuna.samplers.TPESampler(seed=None if options.sampler_seed < 0 else options.sampler_seed)
-        study = open_study(storage, study_name, direction, metric, sampler, pruner.build())
+        study = open_study(storage, study_name, direction, metric, None, pruner.build())
     except (UserError, OSError) as err:
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # nothing was written: leave no empty study folder behind
@@ -185,6 +184,7 @@ def prepare_study(command: TuneCommand):
             ) from None
         raise
     folder.mkdir(parents=True, exist_ok=True)
+    study.sampler = sampler_for(study, options.sampler_seed)
     plan = StudyPlan(
         base=base,
         space=tuple(command.space),
@@ -198,3 +198,11 @@ def prepare_study(command: TuneCommand):
         pruner=pruner,
     )
     return study, plan
+
+
+def sampler_for(study, seed: int):
+    """TPE, seeded with ``seed`` plus the trials the study already holds: a rerun of a seeded command
+    continues the sequence instead of drawing its first trials again (a fresh seeded study repeats)."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=None if seed < 0 else seed + len(study.trials))

@@ -63,3 +63,18 @@ def test_study_folder_storage_and_pruner(tmp_path):
         prepare_study(
             parse("--output-dir", str(tmp_path), "--space", "lr=log(1e-4,1e-2)", "--study-name", "a/b")
         )
+
+
+def test_a_seeded_rerun_continues_the_sequence_instead_of_repeating_it(tmp_path):
+    def first_draw(output_dir):
+        study, plan = prepare_study(
+            parse("--output-dir", str(output_dir), "--space", "lr=log(1e-4,1e-2)", "--sampler-seed", "3")
+        )
+        trial = study.ask()
+        value = plan.space[0].suggest(trial)
+        study.tell(trial, 0.5)
+        return value
+
+    first = first_draw(tmp_path / "a")
+    assert first_draw(tmp_path / "b") == first  # a new seeded study is repeatable
+    assert first_draw(tmp_path / "a") != first  # its rerun does not draw trial 0's values again
