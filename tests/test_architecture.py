@@ -55,7 +55,11 @@ LAYERS = {
     "explain.options": 1,
     "ensemble": 3,
     "features": 3,
+    "tuning": 3,  # the search (Optuna): pruning hook, study, results, refit, command line
+    "tuning.space": 1,
+    "tuning.options": 1,
     "cli": 4,
+    "recipe_loader": 4,
 }
 
 

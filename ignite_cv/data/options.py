@@ -55,6 +55,11 @@ class DataOptions:
     strict_data: bool = option(
         False, "stop on the first unreadable image file instead of skipping it (skipped files are listed)"
     )
+    train_on_val: bool = option(
+        False,
+        "also train on the validation split (a final refit of chosen settings); validation metrics then "
+        "describe training data, so the test split is the only honest score",
+    )
 
 
 SAMPLERS = ("none", "balanced")

@@ -31,7 +31,7 @@ from ignite_cv.data.folder import scan_tree
 from ignite_cv.data.idx import read_idx
 from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
-from ignite_cv.data.splits import DataBundle, Split
+from ignite_cv.data.splits import DataBundle, Split, pool_validation
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.limits import MAX_CLASSES, MAX_IMAGE_SIDE
 
@@ -76,7 +76,8 @@ def load_data(options: Any, seed: int) -> DataBundle:
     loader = _SOURCES.get(options.dataset)
     if loader is None:
         raise UserError(f"unknown --dataset {options.dataset!r}", f"choose one of: {', '.join(DATASETS)}")
-    return loader(options, seed)
+    bundle = loader(options, seed)
+    return pool_validation(bundle) if getattr(options, "train_on_val", False) else bundle
 
 
 def _check_options(options: Any) -> None:

@@ -8,6 +8,7 @@ uint8 ``(C, H, W)`` at the bundle's fixed size. Labels are always an int64 tenso
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -75,3 +76,17 @@ class DataBundle:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+def pool_validation(data: DataBundle) -> DataBundle:
+    """``data`` with the validation samples added to the training split (``--train-on-val``); the
+    validation split stays as it is, so the epoch loop still has one to evaluate."""
+    train, val = data.train, data.val
+    if train.in_memory != val.in_memory:
+        raise ValueError("train and val must both be in memory or both be files")
+    labels = torch.cat([train.labels, val.labels])
+    if train.in_memory:
+        pooled = Split(labels=labels, images=torch.cat([train.images, val.images]))
+    else:
+        pooled = Split(labels=labels, files=[*train.files, *val.files])
+    return dataclasses.replace(data, train=pooled)

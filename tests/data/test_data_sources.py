@@ -53,6 +53,28 @@ def test_digits_test_split_is_fixed_and_val_follows_the_seed():
     assert torch.equal(a.val.images, again.val.images) and torch.equal(a.train.labels, again.train.labels)
 
 
+def test_train_on_val_adds_the_validation_split_to_training():
+    plain = load_data(make_options(dataset="digits"), seed=0)
+    pooled = load_data(make_options(dataset="digits", train_on_val=True), seed=0)
+    assert len(pooled.train) == len(plain.train) + len(plain.val)
+    assert torch.equal(pooled.train.images, torch.cat([plain.train.images, plain.val.images]))
+    assert torch.equal(pooled.train.labels, torch.cat([plain.train.labels, plain.val.labels]))
+    assert torch.equal(pooled.val.images, plain.val.images) and torch.equal(
+        pooled.test.images, plain.test.images
+    )
+
+
+def test_pool_validation_of_file_splits():
+    from ignite_cv.data.splits import DataBundle, Split, pool_validation
+
+    train = Split(labels=torch.tensor([0, 1]), files=["a.png", "b.png"])
+    val = Split(labels=torch.tensor([1]), files=["c.png"])
+    bundle = DataBundle("files", train, val, val, ["x", "y"], 3, (8, 8))
+    pooled = pool_validation(bundle)
+    assert pooled.train.files == ["a.png", "b.png", "c.png"] and pooled.train.labels.tolist() == [0, 1, 1]
+    assert pooled.val is val
+
+
 def test_digits_resized_to_rgb():
     bundle = load_data(make_options(dataset="digits", channels=3, image_size=16), seed=0)
     assert bundle.channels == 3 and bundle.image_size == (16, 16)
