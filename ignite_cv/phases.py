@@ -37,6 +37,8 @@ class Phase:
     plateau_patience: int = 3
     prepare: Callable[[nn.Module], dict] | None = None
     info: dict = field(default_factory=dict)
+    #: The config field this phase's ``lr`` comes from (what ``--lr-find apply`` replaces).
+    lr_option: str = "lr"
 
 
 #: Device types whose parameters PyTorch's fused optimizer kernels (one kernel per step for all
@@ -74,7 +76,9 @@ def fusable(params: list[torch.Tensor]) -> bool:
     return all(p.device.type in FUSED_DEVICE_TYPES and p.is_floating_point() for p in params)
 
 
-def _phase(config, name: str, epochs: int, optimizer: str, lr: float, prepare=None) -> Phase:
+def _phase(
+    config, name: str, epochs: int, optimizer: str, lr: float, prepare=None, lr_option: str = "lr"
+) -> Phase:
     """A phase with the config's shared settings (weight decay, momentum, schedule, early stopping)."""
     return Phase(
         name=name,
@@ -90,6 +94,7 @@ def _phase(config, name: str, epochs: int, optimizer: str, lr: float, prepare=No
         gamma=config.gamma,
         plateau_patience=config.plateau_patience,
         prepare=prepare,
+        lr_option=lr_option,
     )
 
 
@@ -116,7 +121,9 @@ def plan_phases(config, model: nn.Module) -> list[Phase]:
         return _trainable_summary(freezing.describe_trainable(m))
 
     def head_phase(name: str, epochs: int) -> Phase:
-        return _phase(config, name, epochs, config.head_optimizer, config.head_lr, prepare=freeze)
+        return _phase(
+            config, name, epochs, config.head_optimizer, config.head_lr, prepare=freeze, lr_option="head_lr"
+        )
 
     if mode == "extract":
         return [head_phase("extract", config.epochs)]

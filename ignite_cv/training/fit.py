@@ -54,7 +54,9 @@ from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask
+from ignite_cv.training.curves import LiveCurves
 from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
+from ignite_cv.training.lr_finder import find_lr
 from ignite_cv.training.resume import (
     SkippingLoader,
     capture,
@@ -102,6 +104,11 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, ho
     model = prepare_model(config, data.bundle, device)
     state = resume_state(config)
     output = RunOutput.open(config, config.resume or None)
+    if state is None:  # --lr-find: before anything trains (a resumed run has its LR in its config)
+        loader, mode = data.train_loader, train_mode_of(config)
+        config = find_lr(
+            config, model.model, model.task, model.pipeline, device, loader, mode, output.path, say
+        )
     timeline = Timeline()
     output.start(config, data.bundle, timeline, completed_epochs(state) if state else None)
     engines = build_engines(config, data, model, output, device, timeline)
@@ -109,11 +116,15 @@ def _fit_in_process(local_rank: int, config, result: dict, on_phase_end=None, ho
     if state is not None:
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
+    curves = live_curves(config, output)
     try:
         summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
         elapsed = lambda: time.perf_counter() - started  # noqa: E731
-        train(config, engines, output, state, elapsed, on_phase_end, (summary_hook, *hooks))
+        run_hooks = (summary_hook, *([curves] if curves is not None else []), *hooks)
+        train(config, engines, output, state, elapsed, on_phase_end, run_hooks)
     finally:
+        if curves is not None:
+            curves.close()
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
     if summary is not None:
@@ -279,6 +290,7 @@ def build_engines(
         log_every=config.log_every,
         train_mode=train_mode_of(config),
         sync_bn=config.sync_bn,
+        train_metrics=config.train_metrics,
         timeline=timeline,
         history=output.history,
         board=output.board,
@@ -341,6 +353,15 @@ class ModelSummary(PhaseHook):
                 MODEL_SUMMARY, model_summary_text(unwrap(parts.model), self.input_shape)
             )
         return []
+
+
+def live_curves(config, output: RunOutput) -> LiveCurves | None:
+    """``--live-curves``: the hook that keeps ``report/curves.png`` up to date (rank 0; a resumed run's
+    earlier epochs come from its history)."""
+    if not config.live_curves or not output.writes:
+        return None
+    rows = output.history.rows() if config.resume and output.history is not None else []
+    return LiveCurves(output.path, f"{config.recipe} {output.path.name}", rows, warn=say)
 
 
 class TrainingStates(PhaseHook):
@@ -492,7 +513,7 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
             train_mode=train_mode_of(config),
             say=say,
         )
-    output.finish(summary, parts.timeline.epoch)
+    output.finish(summary, parts.timeline.epoch, hparams=config.to_dict())
     say("test: " + " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items()))
     best = parts.best
     say(
