@@ -82,8 +82,15 @@ def _scripted_stream(num_classes: int, sizes, seed: int = 0, never_predicted: in
 @pytest.mark.parametrize(
     ("num_classes", "fold_every", "never_predicted"), [(4, 2, 3), (4, 32, None), (2, 3, None)]
 )
-def test_full_training_metrics_equal_scikit_learns_on_a_scripted_stream(num_classes, fold_every, never_predicted):
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
+def test_full_training_metrics_equal_scikit_learns_on_a_scripted_stream(
+    num_classes, fold_every, never_predicted
+):
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
 
     batches = _scripted_stream(num_classes, (9, 16, 5, 12, 7), never_predicted=never_predicted)
     engine = Engine(lambda e, batch: batch)
@@ -107,7 +114,9 @@ def test_full_training_metrics_equal_scikit_learns_on_a_scripted_stream(num_clas
     )
     assert metrics["confusion_matrix"].tolist() == confusion_matrix(y, predicted, labels=labels).tolist()
     probs = scores.softmax(dim=1).numpy()
-    expected_auc = roc_auc_score(y, probs[:, 1]) if num_classes == 2 else roc_auc_score(y, probs, multi_class="ovr")
+    expected_auc = (
+        roc_auc_score(y, probs[:, 1]) if num_classes == 2 else roc_auc_score(y, probs, multi_class="ovr")
+    )
     assert metrics["roc_auc"] == pytest.approx(expected_auc, abs=1e-12)
     if never_predicted is not None:  # the zero-division case is exercised
         assert metrics["precision"][never_predicted] == 0.0 and metrics["recall"][never_predicted] == 0.0

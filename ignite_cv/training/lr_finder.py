@@ -106,8 +106,9 @@ def lr_range_test(
     start_lr: float,
     end_lr: float,
 ) -> LRFinderResult:
-    """Ignite's ``FastaiLRFinder`` on ``trainer`` over ``loader`` (as many passes as ``iterations``
-    needs); ``model`` and ``optimizer`` are restored by Ignite when it ends."""
+    """Ignite's ``FastaiLRFinder`` on ``trainer`` (a new one, not run yet: the finder counts its
+    iterations from 1) over ``loader`` (as many passes as ``iterations`` needs); ``model`` and
+    ``optimizer`` are restored by Ignite when it ends."""
     if start_lr >= end_lr:
         raise UserError(
             f"--lr-find-start {start_lr:g} is not below --lr-find-end {end_lr:g}",

@@ -22,7 +22,9 @@ def _classes(*names):
     found = {}
     for name in names:
         module = load_recipe(name)
-        cls = next(v for k, v in vars(module).items() if k.endswith("Recipe") and v.__module__ == module.__name__)
+        cls = next(
+            v for k, v in vars(module).items() if k.endswith("Recipe") and v.__module__ == module.__name__
+        )
         found[name] = cls
     return found
 
@@ -71,7 +73,9 @@ def test_combinations_are_every_recipe_times_the_cross_product_last_axis_fastest
 
 def test_values_are_typed_and_checked_like_the_recipes_flags():
     classes = _classes("mlp", "tinyvgg")
-    combo = Combination("tinyvgg", (("epochs", "3"), ("lr", "1e-3"), ("batch_norm", "no"), ("init", "xavier")))
+    combo = Combination(
+        "tinyvgg", (("epochs", "3"), ("lr", "1e-3"), ("batch_norm", "no"), ("init", "xavier"))
+    )
     values = typed_values(classes["tinyvgg"], "tinyvgg", combo)
     assert values == {"epochs": 3, "lr": 0.001, "batch_norm": False, "init": "xavier"}
     assert typed_values(classes["mlp"], "mlp", Combination("mlp", (("hidden_sizes", "16 8"),))) == {

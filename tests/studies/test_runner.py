@@ -26,7 +26,9 @@ def _mlp():
 
 def _plan(study, grid, classes=None, flags=FLAGS):
     classes = classes or _mlp()
-    return plan_study(study, classes, [parse_axis(g) for g in grid], fixed_values(classes, split_flags(flags)))
+    return plan_study(
+        study, classes, [parse_axis(g) for g in grid], fixed_values(classes, split_flags(flags))
+    )
 
 
 class _KillAfterFirstEpoch(PhaseHook):
@@ -104,7 +106,9 @@ def test_killed_study_resumes_the_interrupted_run_and_skips_finished_ones_then_e
         ["init=xavier", "finished", "xavier"],
         ["init=default", "finished", "default"],
     ]
-    assert all(0 < r["test/accuracy"] <= 1 and r["params_total"] == r["params_trainable"] for r in data["runs"])
+    assert all(
+        0 < r["test/accuracy"] <= 1 and r["params_total"] == r["params_trainable"] for r in data["runs"]
+    )
 
 
 def _write_run(folder, config, state=False, summary=False):
@@ -145,7 +149,9 @@ def test_same_run_ignores_bookkeeping_and_reads_missing_fields_as_defaults(tmp_p
     assert not same_run(older, dataclasses.replace(config, train_metrics="full"))
     found = {**stored, "lr_find": "apply", "lr": 0.0123}  # the LR finder replaced the asked-for LR
     asked = dataclasses.replace(config, lr_find="apply")
-    (tmp_path / "lr_find.json").write_text(json.dumps({"option": "lr", "configured_lr": config.lr, "applied": True}))
+    (tmp_path / "lr_find.json").write_text(
+        json.dumps({"option": "lr", "configured_lr": config.lr, "applied": True})
+    )
     assert same_run(found, asked, tmp_path) and not same_run(found, asked)
 
 
