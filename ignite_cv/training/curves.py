@@ -10,14 +10,15 @@ waited on at every phase end and bounds what training may have in flight. So :cl
 draws on its own thread, one drawing at a time, always from the newest rows (requests that arrive
 while it draws are folded into the next one), and starts a drawing only when the time since the last
 one started is at least ``cost / max_share`` (``max_share`` 0.05: at most a twentieth of the run's
-wall time goes to drawing; when epochs are slower than twenty drawings, that is every epoch). The
-last epoch is always drawn (:meth:`CurveDrawer.close`). Each file is written atomically and carries
+wall time goes to drawing; when epochs are slower than twenty drawings, that is every epoch; before
+the first drawing is measured one is assumed to take :data:`EXPECTED_COST`, so a run of a few
+seconds is not drawn while it trains). The last epoch is always drawn (:meth:`CurveDrawer.close`,
+when training ends). Each file is written atomically and carries
 the epochs it shows in its PNG ``Description`` (``epochs 1-7``).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,9 @@ from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun
 CURVES_FILE = Path("report") / "curves.png"
 #: At most this share of the wall time is spent drawing (a drawing starts only this rarely).
 MAX_SHARE = 0.05
+#: What a drawing is assumed to cost (s) before the first one is measured: a run shorter than
+#: ``EXPECTED_COST / MAX_SHARE`` (10 s) is drawn once, when its training ends.
+EXPECTED_COST = 0.5
 
 
 def curves_description(rows: list[dict]) -> str:
@@ -55,6 +59,7 @@ class CurveDrawer:
         max_share: float | None = MAX_SHARE,
         background: bool = True,
         warn: Callable[[str], None] = print,
+        expected_cost: float = EXPECTED_COST,
     ) -> None:
         if max_share is not None and not 0 < max_share <= 1:
             raise ValueError(f"max_share must be in (0, 1], got {max_share}")
@@ -69,8 +74,8 @@ class CurveDrawer:
         self._drawn: list[dict] | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._last_start = -math.inf
-        self._cost = 0.0
+        self._last_start = time.perf_counter()  # the run's start: the first drawing waits too
+        self._cost = expected_cost
         self._failed = False
         #: Drawings made (files written).
         self.drawings = 0

@@ -73,7 +73,7 @@ def test_the_drawer_keeps_to_its_share_of_time_and_always_draws_the_newest_rows_
 
         return text_figure(f"{len(rows)} rows")
 
-    drawer = CurveDrawer(tmp_path / "c.png", slow_draw, max_share=0.05, background=True)
+    drawer = CurveDrawer(tmp_path / "c.png", slow_draw, max_share=0.05, expected_cost=0.0)
     rows = []
     for epoch in range(1, 21):  # 20 epochs far faster than the drawing
         rows = [*rows, {"epoch": epoch}]
@@ -82,6 +82,13 @@ def test_the_drawer_keeps_to_its_share_of_time_and_always_draws_the_newest_rows_
     assert drawn[0] == 1 and drawn[-1] == 20  # the first at once, the last at close
     assert len(drawn) < 5  # not one per epoch: a 0.05 s drawing may start once per second
     assert _description(tmp_path / "c.png") == "epochs 1-20"
+    short = []
+    quiet = CurveDrawer(tmp_path / "d.png", lambda rows: short.append(len(rows)) or slow_draw(rows))
+    for epoch in range(1, 4):  # a run of a few seconds: nothing drawn while it trains
+        quiet.request([{"epoch": e} for e in range(1, epoch + 1)])
+    assert short == []
+    quiet.close()
+    assert short == [3]
 
 
 def test_a_figure_that_fails_warns_once_and_training_goes_on(tmp_path):
