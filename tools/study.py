@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = build_parser().parse_known_args(argv)
     from ignite_cv.cli import quiet_libraries
-    from ignite_cv.studies.grid import fixed_values, parse_axis, split_flags
+    from ignite_cv.studies.grid import check_not_fixed, fixed_values, parse_axis, split_flags
     from ignite_cv.studies.runner import plan_study, run_study, study_table
 
     specs = [s.strip() for s in args.recipes.split(",") if s.strip()]
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not classes:
         raise UserError("no recipe given", "pass e.g. tinyvgg or mlp,tinyvgg first")
     axes = [parse_axis(spec) for spec in args.grid]
-    fixed = fixed_values(classes, split_flags(rest))
+    chunks = split_flags(rest)
+    check_not_fixed(axes, chunks)
+    fixed = fixed_values(classes, chunks)
     plan = plan_study(args.output_dir, classes, axes, fixed, argv)
     counts = plan.counts()
     print(

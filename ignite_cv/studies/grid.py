@@ -34,7 +34,16 @@ from ignite_cv.utils.options import (
     parse_text,
 )
 
-__all__ = ["Axis", "Combination", "combinations", "fixed_values", "parse_axis", "run_name", "split_flags"]
+__all__ = [
+    "Axis",
+    "Combination",
+    "check_not_fixed",
+    "combinations",
+    "fixed_values",
+    "parse_axis",
+    "run_name",
+    "split_flags",
+]
 
 #: Fields a study sets itself for each run; a grid or a flag for every run may not.
 STUDY_FIELDS = ("output_dir", "run_name", "resume")
@@ -169,6 +178,18 @@ def split_flags(argv: Sequence[str]) -> list[list[str]]:
                 f"unexpected argument {word!r}", "give the recipe first, then flags (--flag VALUE)"
             )
     return chunks
+
+
+def check_not_fixed(axes: Sequence[Axis], chunks: Sequence[Sequence[str]]) -> None:
+    """A field is either on the grid or a flag for every run, not both."""
+    given = {chunk[0].split("=", 1)[0] for chunk in chunks}
+    for axis in axes:
+        for name in axis.fields:
+            if flag(name) in given:
+                raise UserError(
+                    f"{flag(name)} is both on the grid and a flag for every run",
+                    f"drop one of them ({axis.spec!r})",
+                )
 
 
 def _flags_of(cls: type) -> set[str]:

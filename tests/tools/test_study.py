@@ -29,6 +29,7 @@ def _main(argv):
         (["nosuch"], "no recipe 'nosuch'"),
         (["mlp,mlp"], "recipe mlp is given twice"),
         (["mlp", "--epochs", "0"], "below its minimum"),
+        (["mlp", "--grid", "lr=0.1,0.2", "--lr", "0.3"], "--lr is both on the grid and a flag"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, problem):
