@@ -171,7 +171,9 @@ def lr_finder_figure(result: LRFinderResult, configured_lr: float, lr_option: st
     ax.set_ylabel("training loss per batch (smoothed)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left")
-    title = f"LR range test: {len(result.lrs)} steps" + ("" if result.diverged else ", loss did not diverge")
+    title = f"LR range test: {len(result.lrs)} steps" + (
+        ", stopped when the loss passed 5× its best" if result.diverged else " (to --lr-find-end)"
+    )
     ax.set_title(title, fontsize=11)
     return fig
 
