@@ -11,8 +11,9 @@ The same model (from ignite_cv's registry, same arguments) on the same in-memory
   and ``fused``, the kernel ignite_cv picks. Against ``default`` the ratio is what a user switching
   from a plain script sees; against ``fused`` it is the cost of ignite_cv's loop and handlers alone.
 * ``ignite_cv``: :func:`ignite_cv.training.fit` on an ``.npz`` of the same arrays with ``--normalize
-  meanstd --scheduler none --augment none``, everything else at its defaults: Ignite trainer and
-  evaluator, training metrics, the full evaluation metrics (loss, confusion-matrix P/R/F1, ROC-AUC),
+  meanstd --scheduler none --augment none``, everything else at its defaults (``--train-metrics`` and
+  ``--live-curves`` as given here): Ignite trainer and evaluator, training metrics, the live
+  ``report/curves.png``, the full evaluation metrics (loss, confusion-matrix P/R/F1, ROC-AUC),
   best-weights tracking, best and last checkpoints (safetensors) and a resumable training state every
   epoch, metrics history, TensorBoard, progress lines (into a StringIO), the non-finite-loss guard,
   and the validation image grid every 5 epochs.
@@ -133,6 +134,8 @@ def make_config(model: str, args: argparse.Namespace, npz: Path, output_dir: Pat
         device=args.device,
         seed=args.seed,
         output_dir=str(output_dir),
+        train_metrics=args.train_metrics,
+        live_curves=args.live_curves == "yes",
     )
 
 
@@ -236,6 +239,7 @@ def _timed_targets() -> list[tuple[str, object, str]]:
 
     from ignite_cv import metrics
     from ignite_cv.handlers import best_weights, checkpoint, history, nonfinite, progress, tensorboard
+    from ignite_cv.training import curves
     from ignite_cv.training import fit as training
     from ignite_cv.utils.background_writer import BackgroundWriter
 
@@ -244,6 +248,11 @@ def _timed_targets() -> list[tuple[str, object, str]]:
             "per iteration: training loss and accuracy",
             metrics.TrainingLossAccuracy,
             "iteration_completed",
+        ),
+        (
+            "  of which --train-metrics full: confusion matrix and kept scores (per fold)",
+            metrics.TrainingClassificationMetrics,
+            "_fold_predictions",
         ),
         ("per iteration: validation metric updates", Metric, "iteration_completed"),
         ("  of which confusion matrix", metrics.DeviceConfusionMatrix, "update"),
@@ -268,6 +277,8 @@ def _timed_targets() -> list[tuple[str, object, str]]:
         ("per epoch: TensorBoard scalars", tensorboard.RunTensorBoard, "_log_scalars"),
         ("per epoch: progress line", progress.ProgressReporter, "_on_validation"),
         ("every 5 epochs: validation image grid (PIL)", tensorboard.ValidationImageGrid, "_maybe_log"),
+        ("per epoch: live curves request (drawn on their own thread)", curves.CurveDrawer, "request"),
+        ("  live curves drawing (own thread, or at the end of training)", curves.CurveDrawer, "_run"),
     ]
 
 
@@ -339,6 +350,15 @@ def main(argv: list[str] | None = None) -> None:
         "(PyTorch's choice for a plain AdamW(params), as a hand-written loop has it), fused (ignite_cv's "
         "choice: the ratio is then the loop and handler overhead alone)",
     )
+    parser.add_argument(
+        "--train-metrics", default="basic", choices=("basic", "full"), help="ignite_cv's --train-metrics"
+    )
+    parser.add_argument(
+        "--live-curves",
+        default="yes",
+        choices=("yes", "no"),
+        help="ignite_cv's --live-curves (report/curves.png)",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="2 epochs, 2 repeats, 5k/1k images")
     parser.add_argument(
@@ -360,7 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     data = make_data(args.train, args.val, 1_000, args.seed)
     print(
         f"{args.train} train / {args.val} val images 1×{SIZE}×{SIZE}, batch {args.batch_size}, "
-        f"{args.epochs} epochs, {args.repeats} repeats, {torch.get_num_threads()} threads, {device}",
+        f"{args.epochs} epochs, {args.repeats} repeats, {torch.get_num_threads()} threads, {device}; "
+        f"ignite_cv with --train-metrics {args.train_metrics} --live-curves {args.live_curves}",
         flush=True,
     )
     all_ratios: dict[tuple[str, str], list[float]] = collections.defaultdict(list)

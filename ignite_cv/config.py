@@ -30,6 +30,10 @@ from ignite_cv.utils.options import option, parse_options
 C = TypeVar("C", bound="TrainConfig")
 
 AMP = ("none", "bf16", "fp16")
+#: ``--train-metrics``: the training stream's metrics (see ``ignite_cv.metrics.training_metrics``).
+TRAIN_METRICS = ("basic", "full")
+#: ``--lr-find``: off, suggest (plot and suggestion in the run folder), apply (also train with it).
+LR_FIND = ("off", "suggest", "apply")
 
 
 @dataclass
@@ -163,6 +167,38 @@ class LoopOptions(ProgressOptions, MonitorOptions):
         5, "log a grid of validation images with predictions every N epochs (0 = off)", minimum=0
     )
     sync_bn: bool = option(False, "distributed: synchronise BatchNorm statistics across processes")
+    train_metrics: str = option(
+        "basic",
+        "metrics of the training batches each epoch: basic (loss, accuracy) or full (also per-class and "
+        "macro precision, recall, F1, ROC-AUC and the confusion matrix, computed on the device)",
+        choices=TRAIN_METRICS,
+    )
+    live_curves: bool = option(
+        True,
+        "keep report/curves.png (loss and metrics per epoch, training and validation, phases shaded) "
+        "up to date while training; drawn off the training thread, in at most a twentieth of the run's time",
+    )
+
+
+@dataclass
+class LRFinderOptions:
+    """Ignite's LR range test (``FastaiLRFinder``) before training (``ignite_cv/training/lr_finder.py``)."""
+
+    lr_find: str = option(
+        "off",
+        "run the LR range test before training: suggest writes lr_find.png and lr_find.json into the run "
+        "folder; apply also trains with the suggested LR (the first phase's --lr, or --head-lr for a "
+        "head phase); --lr-find alone means suggest",
+        choices=LR_FIND,
+        const="suggest",
+    )
+    lr_find_iterations: int = option(
+        100, "LR finder: training steps from --lr-find-start to --lr-find-end", minimum=5
+    )
+    lr_find_start: float = option(1e-7, "LR finder: the first learning rate", minimum=1e-12)
+    lr_find_end: float = option(
+        10.0, "LR finder: the last learning rate (it stops early when the loss diverges)", minimum=1e-12
+    )
 
 
 @dataclass
@@ -190,6 +226,7 @@ class TrainConfig(
     ProfileOptions,
     RunOptions,
     DistributedOptions,
+    LRFinderOptions,
     LoopOptions,
     SeedOptions,
     ComputeOptions,

@@ -253,14 +253,17 @@ def text_figure(text: str, width_in: float = 6.0, height_in: float = 1.5) -> Fig
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+def save_figure(
+    fig: Figure, path: str | os.PathLike[str], dpi: int = 100, metadata: dict[str, str] | None = None
+) -> Path:
     """Write ``fig`` to ``path`` atomically (:func:`ignite_cv.utils.atomic.atomic_open`).
 
     A reader (TensorBoard, a browser, a crash) never sees a half-written image. The format follows the
-    suffix (``.png``, ``.pdf``, ``.svg``...). Missing parent folders are created. Returns the path.
+    suffix (``.png``, ``.pdf``, ``.svg``...). Missing parent folders are created. ``metadata``: text
+    entries of the file (PNG ``tEXt`` chunks, e.g. ``{"Description": ...}``). Returns the path.
     """
     target = Path(path)
     fmt = target.suffix.lstrip(".").lower() or "png"
     with atomic_open(target, "wb") as handle:
-        fig.savefig(handle, format=fmt, dpi=dpi)
+        fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
     return target

@@ -25,6 +25,7 @@ from ignite.metrics import (
 from ignite.metrics.confusion_matrix import cmAccuracy, cmPrecision, cmRecall
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
+from ignite_cv.config import TRAIN_METRICS
 from ignite_cv.roc import roc_auc
 from ignite_cv.task import ClassificationTask
 
@@ -166,12 +167,17 @@ class TrainingLossAccuracy(Metric):
         if steps:
             scores = torch.cat([o["scores"] for o in steps])
             labels = torch.cat([o["y"] for o in steps])
-            self._correct += (scores.argmax(dim=1) == labels).sum().to(self._device)
+            predicted = scores.argmax(dim=1)
+            self._correct += (predicted == labels).sum().to(self._device)
             self._images += len(labels)
+            self._fold_predictions(scores, predicted, labels)
         for entry in restored:
             self._correct += entry["correct"].to(self._device)
             self._images += entry["images"]
         self._batches += len(outputs)
+
+    def _fold_predictions(self, scores: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor) -> None:
+        """What a subclass keeps of a fold's predictions besides the loss and accuracy (here nothing)."""
 
     def partial_state(self) -> dict[str, torch.Tensor]:
         """The sums so far in this epoch, for a mid-epoch training state, without folding: the batches
@@ -220,10 +226,92 @@ class TrainingLossAccuracy(Metric):
         }
 
 
-def training_metrics(device: torch.device) -> dict[str, Metric]:
-    """Epoch loss and accuracy of the (augmented) training batches (``state.metrics["loss"]``,
-    ``["accuracy"]``)."""
+class TrainingClassificationMetrics(TrainingLossAccuracy):
+    """``--train-metrics full``: :class:`TrainingLossAccuracy` plus, under the validation's names,
+    per-class and macro precision, recall and F1, the confusion matrix and ROC-AUC of the training
+    stream (the augmented batches as the model saw them while it trained).
+
+    Still no host sync per batch: each fold adds its predictions to a ``num_classes²`` confusion
+    matrix with one ``index_add_`` and keeps the scores (references, on the device) for the AUC, which
+    is computed once per epoch with :func:`ignite_cv.roc.roc_auc` (the validation's definition; the
+    scores of an epoch, ``N × C`` floats, stay on the device until then). Precision of a class never
+    predicted, recall of a class absent from the labels and their F1 are 0 (scikit-learn's
+    ``zero_division=0``; ``tests/test_metrics.py`` compares every value with scikit-learn's).
+    An epoch resumed mid-way counts these from the resume point (a training state holds the loss and
+    accuracy sums only); its loss and accuracy still cover the whole epoch.
+    """
+
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu", fold_every: int = 32) -> None:
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.num_classes = num_classes
+        super().__init__(device=device, fold_every=fold_every)
+
+    @reinit__is_reduced
+    def reset(self) -> None:  # noqa: D102
+        super().reset()
+        k = self.num_classes
+        self._confusion = torch.zeros(k * k, dtype=torch.long, device=self._device)
+        self._scores: list[torch.Tensor] = []
+        self._labels: list[torch.Tensor] = []
+
+    def _fold_predictions(self, scores: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor) -> None:
+        cells = (self.num_classes * labels + predicted).to(self._device)
+        self._confusion.index_add_(0, cells, torch.ones_like(cells))
+        self._scores.append(scores)
+        self._labels.append(labels)
+
+    def compute(self) -> dict:  # noqa: D102
+        values = super().compute()
+        k = self.num_classes
+        scores = torch.cat(self._scores) if self._scores else torch.zeros(0, k)
+        labels = torch.cat(self._labels) if self._labels else torch.zeros(0, dtype=torch.long)
+        if idist.get_world_size() > 1:
+            scores, labels = gather_uneven(scores.to(self._device)), gather_uneven(labels.to(self._device))
+        matrix = self._reduced_confusion().view(k, k)
+        correct = matrix.diagonal().double()
+        precision = torch.nan_to_num(correct / matrix.sum(dim=0).double(), nan=0.0)
+        recall = torch.nan_to_num(correct / matrix.sum(dim=1).double(), nan=0.0)
+        f1 = _f1(precision, recall)
+        values.update(
+            precision_macro=float(precision.mean()),
+            recall_macro=float(recall.mean()),
+            f1_macro=float(f1.mean()),
+            precision=precision,
+            recall=recall,
+            f1=f1,
+            confusion_matrix=matrix.cpu(),
+            roc_auc=_roc_auc_from_scores(scores, labels),
+        )
+        return values
+
+    @sync_all_reduce("_confusion")
+    def _reduced_confusion(self) -> torch.Tensor:
+        return self._confusion.clone()
+
+
+def training_metrics(
+    device: torch.device, num_classes: int | None = None, level: str = "basic"
+) -> dict[str, Metric]:
+    """The metrics of the (augmented) training batches: ``basic`` the epoch loss and accuracy
+    (``state.metrics["loss"]``, ``["accuracy"]``); ``full`` also precision, recall, F1 (per class and
+    macro), the confusion matrix and ROC-AUC, named as the validation's (needs ``num_classes``)."""
+    if level not in TRAIN_METRICS:
+        raise ValueError(f"level must be one of {TRAIN_METRICS}, got {level!r}")
+    if level == "full":
+        if num_classes is None:
+            raise ValueError("full training metrics need num_classes")
+        return {"training": TrainingClassificationMetrics(num_classes, device=device)}
     return {"training": TrainingLossAccuracy(device=device)}
+
+
+def training_metric_names(level: str = "basic") -> tuple[str, ...]:
+    """The scalar and per-class names :func:`training_metrics` reports at ``level`` (what TensorBoard
+    logs; the confusion matrix goes to the history only)."""
+    basic = ("loss", "accuracy")
+    if level == "full":
+        return (*basic, "precision_macro", "recall_macro", "f1_macro", "roc_auc", "precision", "recall", "f1")
+    return basic
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:

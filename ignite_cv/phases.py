@@ -48,6 +48,8 @@ class Phase:
     plateau_factor: float = 0.1
     prepare: Callable[[nn.Module], dict] | None = None
     info: dict = field(default_factory=dict)
+    #: The config field this phase's ``lr`` comes from (what ``--lr-find apply`` replaces).
+    lr_option: str = "lr"
 
 
 #: Device types whose parameters PyTorch's fused optimizer kernels (one kernel per step for all
@@ -107,6 +109,7 @@ def _phase(config, name: str, epochs: int, prefix: str = "", prepare=None) -> Ph
         plateau_mode=config.plateau_mode,
         plateau_factor=config.plateau_factor,
         prepare=prepare,
+        lr_option=prefix + "lr",
     )
 
 

@@ -10,6 +10,7 @@ config at the start and the run summary at the end. Images: a grid of fixed vali
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,17 @@ EVENT_QUEUE = 1000
 LR_EVERY = 10
 #: The training metrics logged per epoch (:class:`ignite_cv.metrics.TrainingLossAccuracy`).
 TRAIN_METRICS = ("loss", "accuracy")
+#: The sub-folder of ``tb/`` that holds the HPARAMS entry.
+HPARAMS_RUN = "hparams"
+
+
+def _hparam_value(value):
+    """A config value as TensorBoard's HPARAMS takes it: bool, int, float or str."""
+    if isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 class RunTensorBoard:
@@ -55,13 +67,15 @@ class RunTensorBoard:
         optimizer: torch.optim.Optimizer,
         phase_index: int,
         val_metric_names: list[str],
+        train_metric_names: tuple[str, ...] = TRAIN_METRICS,
     ) -> list:
         """Attach this phase's handlers (Ignite's ``OutputHandler`` for the train and validation metrics
         and the LR); returns the evaluator's handles (remove them when the phase ends).
-        ``val_metric_names``: the evaluator's metrics that are scalars or per-class vectors."""
+        ``val_metric_names`` / ``train_metric_names``: the evaluator's / trainer's metrics that are
+        scalars or per-class vectors."""
         by_epoch = lambda *_: self.epoch_fn()  # noqa: E731
         by_iteration = lambda *_: self.iteration_fn()  # noqa: E731
-        train = OutputHandler("train", metric_names=list(TRAIN_METRICS), global_step_transform=by_epoch)
+        train = OutputHandler("train", metric_names=list(train_metric_names), global_step_transform=by_epoch)
         self.logger.attach(trainer, train, Events.EPOCH_COMPLETED)
         # Ignite's OptimizerParamsHandler steps by the trainer's own iteration, which restarts in every
         # phase; an OutputHandler whose values are the LRs steps by the run's iteration instead.
@@ -73,6 +87,18 @@ class RunTensorBoard:
         )
         val = OutputHandler("val", metric_names=list(val_metric_names), global_step_transform=by_epoch)
         return [self.logger.attach(evaluator, val, Events.COMPLETED)]
+
+    def add_hparams(self, config: dict, test_metrics: dict) -> None:
+        """The run's config and test metrics for TensorBoard's HPARAMS table (``tb/hparams/``), so that
+        ``tensorboard --logdir STUDY`` compares runs in one table. Values TensorBoard cannot show as they
+        are (lists, None) are written as text; metrics as ``test/<name>``."""
+        hparams = {k: _hparam_value(v) for k, v in config.items()}
+        metrics = {
+            f"test/{k}": float(v)
+            for k, v in test_metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        self.writer.add_hparams(hparams, metrics, run_name=HPARAMS_RUN)
 
     def add_text(self, tag: str, data: dict | str, step: int = 0) -> None:
         text = data if isinstance(data, str) else "```\n" + json.dumps(data, indent=2, default=str) + "\n```"

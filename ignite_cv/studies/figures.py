@@ -126,7 +126,9 @@ def _phase_marks(runs: Sequence[RunRecord]) -> tuple[str, tuple[tuple[str, int],
     return ("shared", next(iter(multi))) if len(multi) == 1 else ("per-run", ())
 
 
-def learning_curves_figure(runs: Sequence[RunRecord], labels: Sequence[str]) -> Figure:
+def learning_curves_figure(
+    runs: Sequence[RunRecord], labels: Sequence[str], suptitle: str = "Learning curves per epoch (9.1)"
+) -> Figure:
     """Loss, accuracy, ROC-AUC, macro precision/recall/F1 per epoch: one colour per run, validation solid,
     training dashed (only the metrics ``metrics.jsonl`` holds for training: today loss and accuracy).
 
@@ -220,7 +222,7 @@ def learning_curves_figure(runs: Sequence[RunRecord], labels: Sequence[str]) -> 
     elif marks == "per-run":
         handles.append(Line2D([], [], color="0.3", linestyle=":", label="phase change (run's colour)"))
     _bottom_legend(fig, handles, "runs")
-    fig.suptitle("Learning curves per epoch (9.1)", fontsize=12)
+    fig.suptitle(suptitle, fontsize=12)
     return fig
 
 

@@ -47,6 +47,7 @@ BOOKKEEPING_FIELDS = frozenset(
         "keep_best",
         "checkpoint_every",
         "nproc_per_node",
+        "live_curves",
     }
 )
 

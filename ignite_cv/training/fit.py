@@ -62,6 +62,7 @@ from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask, task_from_config
+from ignite_cv.training.curves import LiveCurves
 from ignite_cv.training.decisions import (
     at_threshold,
     card_extra,
@@ -71,6 +72,7 @@ from ignite_cv.training.decisions import (
 )
 from ignite_cv.training.lifecycle import claim_run
 from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
+from ignite_cv.training.lr_finder import find_lr
 from ignite_cv.training.resume import (
     SkippingLoader,
     capture,
@@ -174,6 +176,11 @@ def train_in_process(
     model = prepare_model(config, data.bundle, device)
     state = resume_state(config)
     output = RunOutput.open(config, run_dir if run_dir is not None else (config.resume or None))
+    if state is None:  # --lr-find: before anything trains (a resumed run has its LR in its config)
+        loader, mode = data.train_loader, train_mode_of(config)
+        config = find_lr(
+            config, model.model, model.task, model.pipeline, device, loader, mode, output.path, say
+        )
     timeline = Timeline()
     resumed_epochs = completed_epochs(state) if state else (0 if config.resume else None)
     output.start(config, data.bundle, timeline, resumed_epochs)
@@ -182,11 +189,15 @@ def train_in_process(
     if state is not None:
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
+    curves = live_curves(config, output)
     try:
         summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
         elapsed = lambda: time.perf_counter() - started  # noqa: E731
-        train(config, engines, output, state, elapsed, on_phase_end, (summary_hook, *hooks))
+        run_hooks = (summary_hook, *([curves] if curves is not None else []), *hooks)
+        train(config, engines, output, state, elapsed, on_phase_end, run_hooks)
     finally:
+        if curves is not None:
+            curves.close()
         output.close()
     summary = finish(config, data, model, engines, output, time.perf_counter() - started)
     return TrainedRun(summary, model, data, device)
@@ -359,6 +370,7 @@ def build_engines(
         log_every=config.log_every,
         train_mode=train_mode_of(config),
         sync_bn=config.sync_bn,
+        train_metrics=config.train_metrics,
         timeline=timeline,
         history=output.history,
         board=output.board,
@@ -441,6 +453,15 @@ class Histograms(PhaseHook):
             )
             histograms.attach(run.trainer)
         return []
+
+
+def live_curves(config, output: RunOutput) -> LiveCurves | None:
+    """``--live-curves``: the hook that keeps ``report/curves.png`` up to date (rank 0; a resumed run's
+    earlier epochs come from its history)."""
+    if not config.live_curves or not output.writes:
+        return None
+    rows = output.history.rows() if config.resume and output.history is not None else []
+    return LiveCurves(output.path, f"{config.recipe} {output.path.name}", rows, warn=say)
 
 
 class TrainingStates(PhaseHook):
@@ -629,7 +650,7 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
             train_mode=train_mode_of(config),
             say=say,
         )
-    output.finish(summary, parts.timeline.epoch)
+    output.finish(summary, parts.timeline.epoch, hparams=config.to_dict())
     say("test: " + " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items()))
     best = parts.best
     say(

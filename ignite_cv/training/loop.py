@@ -40,7 +40,7 @@ from ignite_cv.handlers.monitor import Monitor
 from ignite_cv.handlers.nonfinite import TerminateOnNonFiniteLoss
 from ignite_cv.handlers.progress import ProgressReporter
 from ignite_cv.handlers.tensorboard import RunTensorBoard
-from ignite_cv.metrics import training_metrics
+from ignite_cv.metrics import training_metric_names, training_metrics
 from ignite_cv.phases import Phase, make_optimizer
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.task import ClassificationTask
@@ -93,6 +93,8 @@ class LoopParts:
     phase_results: list[dict] = field(default_factory=list)
     #: Warns once when validation predictions fall into one class for several epochs (None: off).
     collapse: CollapseWarning | None = None
+    #: ``--train-metrics``: ``basic`` (loss, accuracy) or ``full`` (also precision, recall, F1, AUC).
+    train_metrics: str = "basic"
 
 
 @dataclass
@@ -170,7 +172,7 @@ def run_phase(
     trainer.add_event_handler(Events.ITERATION_STARTED, on_iteration_started)
     nonfinite = TerminateOnNonFiniteLoss(parts.log_every, epoch_offset=offset_epoch)
     nonfinite.attach(trainer)
-    train_metrics = training_metrics(parts.device)
+    train_metrics = training_metrics(parts.device, parts.task.num_classes, parts.train_metrics)
     for name, metric in train_metrics.items():
         metric.attach(trainer, name)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: parts.evaluator.run(parts.val_loader))
@@ -253,7 +255,14 @@ def _attach_observers(parts: LoopParts, run: PhaseRun) -> list:
         )
         handles += reporter.attach(trainer, evaluator)
     if parts.board is not None:
-        handles += parts.board.attach_phase(trainer, evaluator, optimizer, run.index, parts.val_metric_names)
+        handles += parts.board.attach_phase(
+            trainer,
+            evaluator,
+            optimizer,
+            run.index,
+            parts.val_metric_names,
+            train_metric_names=training_metric_names(parts.train_metrics),
+        )
     if parts.history is not None:
         history = parts.history
 

@@ -111,13 +111,16 @@ class RunOutput:
         )
         return str(self.folder.report)
 
-    def finish(self, summary: dict, step: int) -> None:
-        """Write ``summary.json`` (last: a run with a summary is complete), log it and close the board."""
+    def finish(self, summary: dict, step: int, hparams: dict | None = None) -> None:
+        """Write ``summary.json`` (last: a run with a summary is complete), log it and close the board;
+        ``hparams`` (the config) with the test metrics go to TensorBoard's HPARAMS table."""
         if self.folder is None:
             return
         self.folder.write_json("summary.json", summary)
         if self.board is not None:
             self.board.add_text("summary", summary, step)
+            if hparams is not None:
+                self.board.add_hparams(hparams, summary.get("test") or {})
             self.board.close()
 
     def close(self) -> None:

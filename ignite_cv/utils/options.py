@@ -37,12 +37,13 @@ def option(
     aliases: Sequence[str] = (),
     minimum: float | None = None,
     maximum: float | None = None,
+    const: Any = None,
 ) -> Any:
     """A config field: its ``default``, its ``--help`` text and, for a fixed set, the allowed values.
 
     ``parse`` turns the flag's text into the value (default: the field's type); ``aliases`` are extra
     flag spellings (``--global``); ``minimum``/``maximum`` bound a number (inclusive), checked for
-    flags and files alike.
+    flags and files alike; ``const`` is the value of the flag given without one (``--lr-find`` alone).
     """
     metadata: dict[str, Any] = {"help": help}
     if choices is not None:
@@ -55,6 +56,8 @@ def option(
         metadata["minimum"] = minimum
     if maximum is not None:
         metadata["maximum"] = maximum
+    if const is not None:
+        metadata["const"] = const
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -158,6 +161,21 @@ def _text_parser(cls: type, f: dataclasses.Field) -> Callable[[str], Any]:
 
     parse.__name__ = getattr(base, "__name__", "value")
     return parse
+
+
+def parse_text(cls: type, name: str, text: str) -> Any:
+    """``text`` (as a flag would be given) as the value of field ``name``, checked like a flag's value;
+    a one-line :class:`UserError` when it does not parse."""
+    try:
+        value = _text_parser(cls, next(f for f in option_fields(cls) if f.name == name))(text)
+    except argparse.ArgumentTypeError as err:
+        raise UserError(f"{flag(name)}: {err}", f"see the help of {flag(name)}") from None
+    except ValueError:
+        kind = {int: "a whole number", float: "a number"}.get(_optional(field_type(cls, name))[0], "a value")
+        raise UserError(
+            f"{flag(name)} must be {kind}, got {text!r}", f"see the help of {flag(name)}"
+        ) from None
+    return check_value(cls, name, value)
 
 
 def check_value(cls: type, name: str, value: Any) -> Any:
@@ -300,6 +318,8 @@ def build_parser(
             kwargs.update(nargs="?", const=True, metavar="yes|no")
         elif typing.get_origin(ftype) is tuple:
             kwargs.update(metavar="N,N,...")
+        if "const" in metadata:
+            kwargs.update(nargs="?", const=metadata["const"])
         if "choices" in metadata:
             kwargs["choices"] = metadata["choices"]
         aliases = (*metadata.get("aliases", ()), *extra_aliases.get(f.name, ()))

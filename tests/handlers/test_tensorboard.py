@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from ignite.engine import Engine, Events
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -75,3 +76,39 @@ def test_a_removed_phase_no_longer_logs_validation(tmp_path):
     board.close()
     events = EventAccumulator(str(tmp_path)).Reload()
     assert [e.step for e in events.Scalars("val/loss")] == [1]
+
+
+def test_hparams_hold_the_config_and_the_test_metrics(tmp_path):
+    from ignite_cv.handlers.tensorboard import HPARAMS_RUN
+
+    board = RunTensorBoard(tmp_path, lambda: 0, lambda: 0)
+    config = {
+        "model": "tinyvgg",
+        "lr": 0.004,
+        "hidden_sizes": (512, 256),
+        "epochs": 3,
+        "amp": None,
+        "deterministic": True,
+    }
+    board.add_hparams(config, {"accuracy": 0.93, "roc_auc": float("nan"), "note": "x"})
+    board.close()
+    events = EventAccumulator(str(tmp_path / HPARAMS_RUN))
+    events.Reload()
+    assert events.Tags()["scalars"] == ["test/accuracy"]  # NaN and text are not metrics
+    assert events.Scalars("test/accuracy")[0].value == pytest.approx(0.93)
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    values = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+        for k, v in start.session_start_info.hparams.items()
+    }
+    assert values == {
+        "model": "tinyvgg",
+        "lr": 0.004,
+        "hidden_sizes": "512,256",
+        "epochs": 3.0,
+        "amp": "None",
+        "deterministic": True,
+    }

@@ -192,3 +192,16 @@ def test_two_runs_with_the_same_seed_give_the_same_metrics(tmp_path):
     other = recipe.run_recipe(recipe.TinyVGGRecipe, argv=[*args, str(tmp_path / "c"), "--seed", "6"])
     assert first["test"] == second["test"]
     assert first["test"] != other["test"]
+
+
+def test_a_run_keeps_its_curves_and_gives_tensorboard_its_hparams(digits_run):
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, saved = digits_run
+    with Image.open(run_dir / "report" / "curves.png") as image:
+        assert image.text["Description"] == f"epochs 1-{EPOCHS}"  # the last epoch is drawn when training ends
+    events = EventAccumulator(str(run_dir / "tb" / "hparams"))
+    events.Reload()
+    assert events.Scalars("test/accuracy")[0].value == pytest.approx(saved["test"]["accuracy"])
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")

@@ -209,3 +209,28 @@ def test_changed_options_are_the_flags_or_for_python_configs_the_changed_fields(
 
     assert changed_options(parse_config(_Recipe, ["--epochs", "7", "--lr", "0.1"])) == {"epochs", "lr"}
     assert changed_options(_Recipe(lr=0.5)) == {"lr"}
+
+
+def test_a_flag_with_a_const_may_be_given_alone():
+    assert parse_config(_Recipe, []).lr_find == "off"
+    assert parse_config(_Recipe, ["--lr-find"]).lr_find == "suggest"
+    assert parse_config(_Recipe, ["--lr-find", "apply", "--epochs", "2"]).lr_find == "apply"
+    with pytest.raises(UserError, match="invalid choice"):
+        parse_config(_Recipe, ["--lr-find", "always"])
+
+
+def test_text_is_read_as_a_flag_reads_it():
+    from ignite_cv.utils.options import parse_text
+
+    assert parse_text(_Recipe, "epochs", "4") == 4
+    assert parse_text(_Recipe, "hidden_sizes", "64 32") == (64, 32)
+    assert parse_text(_Recipe, "channels_last", "yes") is True
+    for name, text, problem in [
+        ("epochs", "4.5", "--epochs must be a whole number, got '4.5'"),
+        ("lr", "fast", "--lr must be a number"),
+        ("channels_last", "maybe", "--channels-last: expected yes/no"),
+        ("epochs", "0", "below its minimum"),
+        ("train_metrics", "some", "unknown --train-metrics 'some'"),
+    ]:
+        with pytest.raises(UserError, match=problem):
+            parse_text(_Recipe, name, text)
