@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ignite_cv.data.folder import UnreadableImage, decode_image, display_ref
+from ignite_cv.data.folder import UnreadableImage, decode_image, display_name
 from ignite_cv.data.splits import Split
 from ignite_cv.utils.errors import UserError
 
@@ -239,7 +239,7 @@ class FileImageDataset(Dataset):
             image = decode_image(ref, self.channels, self.size, self.center_crop)
         except UnreadableImage as err:
             raise UserError(
-                f"cannot read image {display_ref(ref)} ({err}) although it passed the scan before training",
+                f"cannot read image {display_name(ref)} ({err}) although it passed the scan before training",
                 "restore or remove the file and restart",
             ) from None
         return image, self.labels[index]

@@ -35,7 +35,10 @@ class DataOptions:
     )
     channels: int = option(0, "image channels: 1 (grey) or 3 (RGB); 0 = the source's own (image folders: 3)")
     workers: int = option(
-        2, "DataLoader worker processes that decode/resize image files, and threads of the image-folder scan"
+        2,
+        "image folders: 0 decodes in the main process; otherwise the one decode pass uses every core "
+        "and this many DataLoader workers decode files that stay on disk (a folder too large for "
+        "memory with no cache)",
     )
     data_on_device: str = option(
         "auto",
@@ -46,6 +49,13 @@ class DataOptions:
     strict_data: bool = option(
         False, "stop on the first unreadable image file instead of skipping it (skipped files are listed)"
     )
+    cache_dir: str = option(
+        "",
+        "folder of the decoded-image cache of image folders ('' = <output-dir>/.data-cache; tools "
+        "without --output-dir cache nothing unless given one); a second run on unchanged files "
+        "decodes nothing",
+    )
+    no_cache: bool = option(False, "decode image folders without reading or writing the decoded-image cache")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:

@@ -1,8 +1,10 @@
 """Data sources: a data set name and root become a :class:`DataBundle` of train/val/test splits.
 
 Array sources (digits, MNIST, Fashion-MNIST, CIFAR, npz) load every image into one uint8 tensor
-``(N, C, H, W)``; ``--image-size`` and ``--channels`` are applied once, here. Image folders yield
-file splits that are validated here and decoded later (see :mod:`ignite_cv.data.folder`).
+``(N, C, H, W)``; ``--image-size`` and ``--channels`` are applied once, here. Image folders are
+decoded here, once, in one parallel pass that also finds the unreadable files, and cached on disk
+(:mod:`ignite_cv.data.folder_cache`); their splits hold the decoded tensor and the files. Only a folder
+too large for memory with no cache keeps file splits, decoded in DataLoader workers every epoch.
 
 Splits a source lacks are derived the same way everywhere (:func:`complete_splits`): with no test
 split, a stratified :data:`TEST_FRACTION` of train is held out with the fixed :data:`TEST_SEED`,
@@ -26,7 +28,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ignite_cv.data.folder import scan_tree
+from ignite_cv.data.decode_cache import DecodeSettings
+from ignite_cv.data.folder import finish_scan, list_tree
+from ignite_cv.data.folder_cache import (
+    DecodedFolder,
+    decode_folder,
+    decode_processes,
+    resolve_cache_dir,
+    split_rows,
+)
 from ignite_cv.data.idx import read_idx
 from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
@@ -443,11 +453,25 @@ def _load_npz(options: Any, seed: int) -> DataBundle:
 
 
 def _load_folder(options: Any, seed: int) -> DataBundle:
-    """A folder or zip of class sub-folders, optionally under train/val/test (see ``folder.py``)."""
+    """A folder or zip of class sub-folders, optionally under train/val/test (see ``folder.py``),
+    decoded once (from the cache when it is valid, see ``folder_cache.py``)."""
+    from ignite_cv.utils.distributed import say
+
     root = _need_root(options, "a folder (or .zip) of class sub-folders, optionally under train/ val/ test/")
     channels = options.channels or FOLDER_CHANNELS
     size = options.image_size or FOLDER_IMAGE_SIZE
-    scan = scan_tree(root, channels, workers=max(1, options.workers), strict=options.strict_data)
+    listing = list_tree(root)
+    cache_dir = resolve_cache_dir(options)
+    decoded = decode_folder(
+        listing,
+        DecodeSettings(channels, (size, size), bool(options.center_crop)),
+        cache_dir=cache_dir,
+        processes=decode_processes(options.workers),
+        strict=options.strict_data,
+        say=say,
+        show_progress=_rank() == 0,
+    )
+    scan = finish_scan(listing, decoded.reasons, options.strict_data)
     parts = {
         name: Split(labels=torch.tensor(labels, dtype=torch.int64), files=refs)
         for name, (refs, labels) in scan.splits.items()
@@ -455,6 +479,10 @@ def _load_folder(options: Any, seed: int) -> DataBundle:
     train, val, test = complete_splits(
         parts["train"], parts.get("val"), parts.get("test"), options.val_fraction, seed, str(root)
     )
+    if decoded.images is not None:
+        readable = (ref for (_, _, ref), why in zip(listing.candidates, decoded.reasons) if why is None)
+        row_of = {ref: row for row, ref in enumerate(readable)}
+        train, val, test = (_with_images(split, decoded, row_of, cache_dir) for split in (train, val, test))
     name = root.name[: -len(".zip")] if root.name.lower().endswith(".zip") else root.name
     return DataBundle(
         name=name or "folder",
@@ -466,6 +494,21 @@ def _load_folder(options: Any, seed: int) -> DataBundle:
         image_size=(size, size),
         skipped=scan.skipped,
     )
+
+
+def _rank() -> int:
+    import ignite.distributed as idist
+
+    return idist.get_rank()
+
+
+def _with_images(split: Split, decoded: DecodedFolder, row_of: dict[str, int], cache_dir) -> Split:
+    """``split`` (files) with its decoded pixels attached, row for row."""
+    rows = np.fromiter((row_of[ref] for ref in split.files), dtype=np.int64, count=len(split.files))
+    images = split_rows(decoded, rows, cache_dir)
+    if images is None:
+        return split
+    return Split(labels=split.labels, images=torch.from_numpy(images), files=split.files)
 
 
 _SOURCES: dict[str, Callable[[Any, int], DataBundle]] = {

@@ -37,7 +37,8 @@ def test_bare_class_folders(tmp_path):
     assert _counts(bundle.test, 3) == [4, 2, 3]  # fixed stratified 20 %
     assert _counts(bundle.val, 3) == [2, 1, 1]  # val_fraction 0.1 of the rest, >= 1 per class
     assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 45
-    assert not bundle.train.in_memory and all(Path(f).is_absolute() for f in bundle.train.files)
+    assert all(Path(f).is_absolute() for f in bundle.train.files)
+    assert bundle.train.in_memory and tuple(bundle.train.images.shape) == (len(bundle.train), 3, 16, 16)
     other_seed = _load(tmp_path, seed=7, image_size=16)
     assert other_seed.test.files == bundle.test.files and other_seed.val.files != bundle.val.files
 

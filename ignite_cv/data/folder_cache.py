@@ -1,0 +1,297 @@
+"""An image folder decoded once: from the cache when it is valid, else in one parallel pass that fills it.
+
+:func:`decode_folder` is what a folder source calls after :func:`ignite_cv.data.folder.list_tree`:
+
+1. The entry named after the folder, the decode settings and the files' sizes and mtimes
+   (:mod:`ignite_cv.data.decode_cache`) is read and verified. Valid: nothing is decoded.
+2. Otherwise, holding the entry's lock, it is read again (another process may just have written it),
+   then every file is decoded once (:mod:`ignite_cv.data.decode_pass`, all cores) with a progress line;
+   the pass finds the unreadable files and streams the pixels into memory and into the new entry.
+3. A cache folder that cannot be written (read-only, full) costs one line: the run goes on with the
+   pixels in memory. ``cache_dir=None`` (``--no-cache``) skips steps 1 and the writing.
+
+Pixels that fit ``memory_budget`` come back in memory; larger ones come back memory-mapped from the
+entry (pages are read from disk as batches need them), or, when no entry can be written, not at all:
+the pass then only validates and the caller keeps decoding the files in DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ignite_cv.data import decode_cache
+from ignite_cv.data.decode_cache import CacheEntry, DecodeSettings, StaleEntry
+from ignite_cv.data.decode_pass import DecodedChunk, available_cpus, decode_chunks
+from ignite_cv.data.folder import FolderListing, unreadable_error
+from ignite_cv.data.progress import CountProgress
+
+#: Decoded pixels up to this many bytes are held in memory (as ``--data-on-device``'s host budget).
+DEFAULT_MEMORY_BUDGET = 4 * 2**30
+#: Name of the cache folder inside ``--output-dir`` when ``--cache-dir`` is not given.
+CACHE_FOLDER = ".data-cache"
+
+
+@dataclass
+class DecodedFolder:
+    """The outcome of :func:`decode_folder` for the candidates of a listing, in order.
+
+    ``images``: uint8 ``(rows, C, H, W)`` of the readable candidates (in memory, or memory-mapped when
+    ``memory_mapped``), or None when the pixels could not be kept (too large for memory and no cache).
+    ``reasons``: per candidate, None (readable) or why it is not. ``status``: ``"reused"`` (read from
+    the cache), ``"built"`` (decoded and cached), ``"uncached"`` (decoded, not cached).
+    ``path``: the cache entry, when there is one.
+    """
+
+    images: np.ndarray | None
+    reasons: list[str | None]
+    status: str
+    memory_mapped: bool = False
+    path: Path | None = None
+    stem: str = ""
+    content: str = ""
+
+
+def resolve_cache_dir(options: Any) -> Path | None:
+    """The cache folder ``options`` ask for: None with ``no_cache``; ``cache_dir`` when set; else
+    ``<output_dir>/.data-cache`` when the options have an ``output_dir`` (a training run), else None
+    (tools that write no run folder cache nothing unless given ``--cache-dir``)."""
+    if getattr(options, "no_cache", False):
+        return None
+    if getattr(options, "cache_dir", ""):
+        return Path(options.cache_dir).expanduser()
+    output_dir = getattr(options, "output_dir", "")
+    return Path(output_dir).expanduser() / CACHE_FOLDER if output_dir else None
+
+
+def decode_processes(workers: int) -> int:
+    """Processes of the decode pass: every core this process may use, or none (decode in this
+    process) with ``--workers 0``."""
+    return available_cpus() if workers > 0 else 0
+
+
+def _reasons(count: int, unreadable: list[tuple[int, str]]) -> list[str | None]:
+    reasons: list[str | None] = [None] * count
+    for index, reason in unreadable:
+        reasons[index] = reason
+    return reasons
+
+
+class _Pass:
+    """Consumes the decode pass in order: pixels into memory (when kept), reasons, ``--strict-data``."""
+
+    def __init__(
+        self, listing: FolderListing, keep: np.ndarray | None, strict: bool, progress: CountProgress
+    ):
+        self.listing, self.keep, self.strict, self.progress = listing, keep, strict, progress
+        self.rows = 0
+        self.unreadable: list[tuple[int, str]] = []
+
+    def take(self, chunk: DecodedChunk) -> None:
+        if self.strict and chunk.unreadable:
+            index, reason = chunk.unreadable[0]
+            raise unreadable_error(self.listing.candidates[index][2], reason)
+        if self.keep is not None:
+            self.keep[self.rows : self.rows + len(chunk.images)] = chunk.images
+        self.rows += len(chunk.images)
+        self.unreadable += chunk.unreadable
+        self.progress.advance(chunk.count)
+
+
+def decode_folder(
+    listing: FolderListing,
+    settings: DecodeSettings,
+    *,
+    cache_dir: Path | None,
+    processes: int,
+    strict: bool = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    say: Callable[[str], None] = print,
+    show_progress: bool = True,
+) -> DecodedFolder:
+    """The pixels and reasons of every candidate of ``listing`` (see the module docstring).
+
+    Args:
+        settings: size, crop and channels to decode to.
+        cache_dir: the cache folder (created when missing), or None for no cache.
+        processes: decode processes (0 or 1: this process).
+        strict: stop at the first unreadable file (in path order) with :class:`UserError`.
+        memory_budget: pixels above this many bytes are memory-mapped from the cache instead.
+        say: where one-line messages go (the caller's rank-0 print).
+        show_progress: draw the progress line of the pass (rank 0).
+
+    Raises:
+        UserError: with ``strict``, for the first unreadable file; a decode process died.
+    """
+    count = len(listing.candidates)
+    c, (h, w) = settings.channels, settings.size
+    in_memory = count * c * h * w <= memory_budget
+    if cache_dir is None:
+        return _decode(listing, settings, None, None, processes, strict, in_memory, say, show_progress)
+
+    stem = decode_cache.entry_stem(listing.root, settings)
+    content = decode_cache.content_digest(listing)
+    key = decode_cache.entry_key(content, settings)
+    path = cache_dir / f"{stem}-{content[:16]}{decode_cache.SUFFIX}"
+    entry, problem = _try_read(path, key, settings, count, in_memory)
+    if entry is None:
+        with contextlib.ExitStack() as stack:
+            try:
+                on_wait = lambda: say(f"data cache: waiting for another process building {path}")  # noqa: E731
+                stack.enter_context(decode_cache.entry_lock(cache_dir, stem, on_wait))
+            except OSError as err:  # no lock file: the folder is read-only (or not a folder)
+                say(f"data cache: cannot use {cache_dir} ({_os_reason(err)}); continuing without the cache")
+                return _decode(
+                    listing, settings, None, None, processes, strict, in_memory, say, show_progress
+                )
+            entry, problem = _try_read(path, key, settings, count, in_memory)  # built while we waited?
+            if entry is None:
+                if problem is not None:
+                    say(f"data cache: {path} cannot be used ({problem}); rebuilding it")
+                decode_cache.remove_stale(cache_dir, stem, keep=f"{stem}-{content[:16]}")
+                found = _decode(
+                    listing, settings, path, key, processes, strict, in_memory, say, show_progress
+                )
+                found.stem, found.content = stem, content
+                return found
+    reasons = _reasons(count, entry.unreadable)
+    if strict and entry.unreadable:
+        index, reason = entry.unreadable[0]
+        raise unreadable_error(listing.candidates[index][2], reason)
+    say(f"data cache: {len(entry.images)} decoded images from {entry.path}")
+    return DecodedFolder(entry.images, reasons, "reused", entry.memory_mapped, entry.path, stem, content)
+
+
+def _try_read(path: Path, key: str, settings: DecodeSettings, count: int, in_memory: bool):
+    """(entry, None), (None, None) when absent, or (None, reason) when it must be rebuilt."""
+    try:
+        return decode_cache.read_entry(path, key, settings, count, in_memory), None
+    except StaleEntry as err:
+        return None, str(err)
+    except OSError as err:
+        return None, f"unreadable ({_os_reason(err)})"
+
+
+def _os_reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
+def _decode(
+    listing: FolderListing,
+    settings: DecodeSettings,
+    path: Path | None,
+    key: str | None,
+    processes: int,
+    strict: bool,
+    in_memory: bool,
+    say: Callable[[str], None],
+    show_progress: bool,
+) -> DecodedFolder:
+    """One decode pass, streamed into memory (``in_memory``) and into the entry at ``path`` (if any)."""
+    count = len(listing.candidates)
+    c, (h, w) = settings.channels, settings.size
+    start = time.perf_counter()
+    keep = np.empty((count, c, h, w), dtype=np.uint8) if in_memory else None
+    workers = processes if processes > 1 else 1
+    progress = CountProgress(count, f"decoding {listing.root.name or listing.root}", enabled=show_progress)
+    taker = _Pass(listing, keep, strict, progress)
+    chunks: Iterator[DecodedChunk] = decode_chunks(
+        [ref for _, _, ref in listing.candidates], c, (h, w), settings.center_crop, processes
+    )
+    written = False
+    try:
+        if path is not None:
+            try:
+                with decode_cache.writing_entry(path, (c, h, w)) as writer:
+                    for chunk in chunks:
+                        taker.take(chunk)
+                        writer.write(chunk.images)
+                    writer.finish(key, settings, count, taker.unreadable)
+                written = True
+            except OSError as err:
+                progress.clear()
+                say(f"data cache: cannot write {path} ({_os_reason(err)}); continuing without the cache")
+        for chunk in chunks:  # the rest of the pass when there is no entry to write
+            taker.take(chunk)
+    finally:
+        chunks.close()
+    seconds = time.perf_counter() - start
+    bad = f", {len(taker.unreadable)} unreadable" if taker.unreadable else ""
+    where = f"; cached in {path}" if written else ""
+    plural = "es" if workers > 1 else ""
+    progress.close(
+        f"decoded {taker.rows} images{bad} in {seconds:.1f} s with {workers} process{plural}{where}"
+    )
+    reasons = _reasons(count, taker.unreadable)
+    status = "built" if written else "uncached"
+    if keep is not None:
+        images = keep[: taker.rows]
+        return DecodedFolder(images, reasons, status, False, path if written else None)
+    if written:  # too large for memory: read back memory-mapped (no CRC pass: just written)
+        images = (
+            np.memmap(
+                path, dtype=np.uint8, mode="c", offset=decode_cache.DATA_OFFSET, shape=(taker.rows, c, h, w)
+            )
+            if taker.rows
+            else np.empty((0, c, h, w), np.uint8)
+        )
+        return DecodedFolder(images, reasons, status, True, path)
+    say(
+        f"data cache: {count} images of {c}×{h}×{w} exceed the memory budget and cannot be cached; "
+        "they are decoded from the files every epoch"
+    )
+    return DecodedFolder(None, reasons, status)
+
+
+# ----------------------------------------------------------------------------------------------
+# rows of a split
+
+
+def split_rows(decoded: DecodedFolder, rows: np.ndarray, cache_dir: Path | None) -> np.ndarray | None:
+    """The pixels of ``rows`` (ascending indices into ``decoded.images``): a view when they are one
+    contiguous range, else a copy in memory, or for memory-mapped pixels a memory-mapped copy kept in
+    the cache beside the entry (a carved-out split of a large folder). None when that copy cannot be
+    written (the caller decodes that split from its files)."""
+    images = decoded.images
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+        return images[rows[0] : rows[-1] + 1]
+    if not decoded.memory_mapped:
+        return images[rows]
+    return _subset_entry(decoded, rows, cache_dir)
+
+
+def _subset_entry(decoded: DecodedFolder, rows: np.ndarray, cache_dir: Path | None) -> np.ndarray | None:
+    import hashlib
+
+    assert decoded.path is not None
+    digest = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+    path = decoded.path.with_name(
+        f"{decoded.path.name[: -len(decode_cache.SUFFIX)]}-{digest[:16]}{decode_cache.SUFFIX}"
+    )
+    shape = decoded.images.shape[1:]
+    settings = DecodeSettings(int(shape[0]), (int(shape[1]), int(shape[2])), False)
+    key = f"subset {decoded.path.name} {digest}"
+    try:
+        entry: CacheEntry | None = decode_cache.read_entry(path, key, settings, len(rows), in_memory=False)
+    except (StaleEntry, OSError):
+        entry = None
+    if entry is not None:
+        return entry.images
+    try:
+        with decode_cache.writing_entry(path, shape) as writer:
+            step = max(1, (64 * 2**20) // max(1, math.prod(shape)))
+            for start in range(0, len(rows), step):
+                writer.write(decoded.images[rows[start : start + step]])
+            writer.finish(key, settings, len(rows), [])
+    except OSError:
+        return None
+    return np.memmap(
+        path, dtype=np.uint8, mode="c", offset=decode_cache.DATA_OFFSET, shape=(len(rows), *shape)
+    )
