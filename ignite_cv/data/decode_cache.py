@@ -318,13 +318,16 @@ def entry_lock(cache_dir: Path, stem: str, on_wait: Callable[[], None] | None = 
 
 
 def remove_stale(cache_dir: Path, stem: str, keep: str) -> None:
-    """Delete the entries of ``stem`` other than those whose name starts with ``keep``, and temporary
-    files left by killed builders (call with the lock held). A process that has an old entry
-    memory-mapped keeps reading it (POSIX keeps an unlinked file until it is closed)."""
+    """Delete the entries of ``stem`` other than those whose name starts with ``keep`` and, where
+    builders lock, temporary files left by killed ones (call with the lock held: no live builder then
+    has one). A process that has an old entry memory-mapped keeps reading it (POSIX keeps an unlinked
+    file until it is closed)."""
     for path in cache_dir.glob(f"{stem}-*{SUFFIX}"):
         if not path.name.startswith(keep):
             with contextlib.suppress(OSError):
                 path.unlink()
+    if fcntl is None:
+        return
     for path in cache_dir.glob(f".{stem}-*{SUFFIX}.*.tmp"):
         with contextlib.suppress(OSError):
             path.unlink()

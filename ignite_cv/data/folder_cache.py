@@ -112,7 +112,7 @@ def decode_folder(
     cache_dir: Path | None,
     processes: int,
     strict: bool = False,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     say: Callable[[str], None] = print,
     show_progress: bool = True,
 ) -> DecodedFolder:
@@ -123,7 +123,8 @@ def decode_folder(
         cache_dir: the cache folder (created when missing), or None for no cache.
         processes: decode processes (0 or 1: this process).
         strict: stop at the first unreadable file (in path order) with :class:`UserError`.
-        memory_budget: pixels above this many bytes are memory-mapped from the cache instead.
+        memory_budget: pixels above this many bytes are memory-mapped from the cache instead
+            (None: :data:`DEFAULT_MEMORY_BUDGET`).
         say: where one-line messages go (the caller's rank-0 print).
         show_progress: draw the progress line of the pass (rank 0).
 
@@ -132,7 +133,8 @@ def decode_folder(
     """
     count = len(listing.candidates)
     c, (h, w) = settings.channels, settings.size
-    in_memory = count * c * h * w <= memory_budget
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
+    in_memory = count * c * h * w <= budget
     if cache_dir is None:
         return _decode(listing, settings, None, None, processes, strict, in_memory, say, show_progress)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ignite_cv.data.folder import decode_image, display_ref, scan_tree
+from ignite_cv.data.folder import decode_image, display_name, display_ref, scan_tree
 from ignite_cv.data.sources import load_data
 from ignite_cv.utils.errors import UserError
 from tests.conftest import shared_path
@@ -239,3 +239,20 @@ def test_relative_root_symlinked_class_and_cycle(tmp_path, monkeypatch):
     refs, labels = scan.splits["train"]
     assert labels.count(0) == 4 and labels.count(1) == 4
     assert all(Path(r).is_absolute() for r in refs)
+
+
+def test_a_name_with_a_newline_is_listed_escaped(tmp_path):
+    root = tmp_path / "tree"
+    make_class_tree(root, {"a": 3, "b": 3})
+    (root / "a" / "bad\nname.jpg").write_bytes(b"not a jpeg")
+    write_image(root / "b" / "fine\tname.png", value=5)
+    bundle = load_data(
+        make_options(dataset="folder", data_root=str(root), image_size=8, no_cache=True), seed=0
+    )
+    shown = '"' + str(root / "a") + '/bad\\nname.jpg"'
+    assert bundle.skipped == [f"{shown}: not a readable image (unknown or damaged format)"]
+    assert sum(len(s) for s in (bundle.train, bundle.val, bundle.test)) == 7
+    assert display_name("/x/a b/ü.png") == "/x/a b/ü.png"
+    assert display_name("/x/tab\there.png") == '"/x/tab\\there.png"'
+    assert display_name('"quoted".png') == '"\\"quoted\\".png"'
+    assert display_name("zip:///a.zip::x\ry.png") == '"/a.zip::x\\ry.png"'
