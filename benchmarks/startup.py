@@ -237,9 +237,25 @@ _IMPORT_LINE = re.compile(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|(\s*)(\S+)")
 def import_times(recipe: str, recipe_args: list[str], threads: int, tmp: Path) -> dict[str, float]:
     """Seconds of import self time per top-level package, from one ``-X importtime`` run."""
     out = tmp / "imports"
-    cmd = [sys.executable, "-X", "importtime", recipe, "--epochs", "1", "--output-dir", str(out), *recipe_args]
+    cmd = [
+        sys.executable,
+        "-X",
+        "importtime",
+        recipe,
+        "--epochs",
+        "1",
+        "--output-dir",
+        str(out),
+        *recipe_args,
+    ]
     proc = subprocess.run(
-        cmd, check=True, env=_env(threads), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd,
+        check=True,
+        env=_env(threads),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     per_package: dict[str, float] = collections.defaultdict(float)
     for line in proc.stderr.splitlines():
@@ -293,7 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     stages = measured["stages"]
     stages["python start-up (before the script)"] = max(stage_wall - measured["total"], 0.0)
     total = sum(stages.values())
-    rows = [(name, f"{sec:.2f}", f"{100 * sec / total:.0f} %") for name, sec in sorted(stages.items(), key=lambda kv: -kv[1])]
+    rows = [
+        (name, f"{sec:.2f}", f"{100 * sec / total:.0f} %")
+        for name, sec in sorted(stages.items(), key=lambda kv: -kv[1])
+    ]
     print("\nstages of one run (exclusive wall seconds; lazy imports count in the stage that triggers them)")
     print(_table(rows, ("stage", "s", "share")))
     print(f"{'total':<{max(len(r[0]) for r in rows)}}  {total:.2f}")
