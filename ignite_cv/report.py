@@ -49,6 +49,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from ignite_cv.figures import (
     FILE_MODE,
     confusion_matrix_figure,
+    figure_rgb,
     image_grid_figure,
     roc_figure,
     save_figure,
@@ -260,10 +261,11 @@ def write_test_report(
     _write_json_atomic(out / "report.json", summary)
 
     if tb_writer is not None:
-        tb_writer.add_figure(f"{split_name}/confusion_matrix", cm_fig, global_step, close=False)
-        tb_writer.add_figure(f"{split_name}/roc", roc_fig, global_step, close=False)
-        if wrong_fig is not None:
-            tb_writer.add_figure(f"{split_name}/most_confident_wrong", wrong_fig, global_step, close=False)
+        # The pixels save_figure drew for the PNGs (add_figure would draw each figure again).
+        figures = {"confusion_matrix": cm_fig, "roc": roc_fig, "most_confident_wrong": wrong_fig}
+        for name, fig in figures.items():
+            if fig is not None:
+                tb_writer.add_image(f"{split_name}/{name}", figure_rgb(fig), global_step, dataformats="HWC")
         # Indented lines render as a fixed-width code block in TensorBoard's markdown text tab.
         tb_writer.add_text(
             f"{split_name}/classification_report",

@@ -42,14 +42,15 @@ def png_size(path):
 
 
 class RecordingWriter:
-    """Stands in for SummaryWriter: records tags, renders figures the way add_figure would."""
+    """Stands in for SummaryWriter: records the tags, steps and pixels of images and texts."""
 
     def __init__(self):
-        self.figures, self.texts = {}, {}
+        self.figures, self.texts, self.pixels = {}, {}, {}
 
-    def add_figure(self, tag, figure, global_step=None, close=True):
-        figure.canvas.draw()
+    def add_image(self, tag, image, global_step=None, dataformats="CHW"):
+        assert dataformats == "HWC" and image.dtype == np.uint8 and image.shape[2] == 3
         self.figures[tag] = global_step
+        self.pixels[tag] = image
 
     def add_text(self, tag, text, global_step=None):
         self.texts[tag] = text
@@ -106,6 +107,9 @@ def test_report_matches_sklearn(tmp_path, num_classes):
 
     assert set(writer.figures) == {"test/confusion_matrix", "test/roc", "test/most_confident_wrong"}
     assert set(writer.figures.values()) == {7}
+    for name in ("confusion_matrix", "roc", "most_confident_wrong"):  # TensorBoard shows the PNGs' pixels
+        with Image.open(out / f"{name}.png") as png:
+            assert np.array_equal(np.asarray(png.convert("RGB")), writer.pixels[f"test/{name}"])
     assert (
         "cat" in writer.texts["test/classification_report"]
         or "class, 0" in writer.texts["test/classification_report"]
