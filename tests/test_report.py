@@ -212,3 +212,35 @@ def test_input_checks(tmp_path):
         write_test_report(
             tmp_path, np.zeros(2, int), np.full((2, 2), 0.5), ["a", "b"], np.zeros((3, 1, 2, 2))
         )
+
+
+@pytest.mark.parametrize("case", ["random", "zero_division", "long_names", "binary"])
+def test_scores_and_table_equal_sklearn(case):
+    from ignite_cv.report import classification_scores, classification_text, confusion_counts
+
+    rng = np.random.default_rng(len(case))
+    num_classes = 2 if case == "binary" else 5
+    y = rng.integers(0, num_classes, 80)
+    pred = np.where(rng.random(80) < 0.6, y, rng.integers(0, num_classes, 80))
+    if case == "zero_division":  # class 3 never true, class 4 never predicted
+        y[y == 3] = 0
+        pred[pred == 4] = 1
+    names = [
+        f"a rather long class name number {k}" if case == "long_names" else f"c{k}"
+        for k in range(num_classes)
+    ]
+    labels = list(range(num_classes))
+    cm = confusion_counts(y, pred, num_classes)
+    assert np.array_equal(cm, confusion_matrix(y, pred, labels=labels))
+    scores = classification_scores(cm)
+    expected = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
+    for k in labels:
+        for ours, theirs in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")]:
+            assert scores[ours][k] == pytest.approx(expected[str(k)][theirs], abs=1e-15)
+    assert scores["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-15)
+    for ours, theirs in [("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")]:
+        for metric, sk_metric in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")]:
+            assert scores[ours][metric] == pytest.approx(expected[theirs][sk_metric], abs=1e-15)
+        assert scores[ours]["support"] == expected[theirs]["support"] == 80
+    text = classification_report(y, pred, labels=labels, target_names=names, digits=4, zero_division=0)
+    assert classification_text(scores, names, digits=4) == text
