@@ -292,9 +292,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.digits_runs:
             print(f"\nfixed per-run cost on digits (recipes/tinyvgg.py --epochs 1, {args.digits_runs} runs):")
             walls = startup.wall_runs("recipes/tinyvgg.py", [], args.digits_runs, args.threads, tmp)
-            fixed = statistics.median(w - e for w, e in walls)
-            epoch = statistics.median(e for _, e in walls)
-            wall = statistics.median(w for w, _ in walls)
+            fixed = statistics.median(w - e for w, e, _ in walls)
+            epoch = statistics.median(e for _, e, _ in walls)
+            wall = statistics.median(w for w, _, _ in walls)
             print(f"wall {wall:.2f} s, epoch {epoch:.2f} s, fixed cost {fixed:.2f} s (medians)")
 
 

@@ -19,6 +19,8 @@ Three measurements of ``python RECIPE --epochs 1`` (default: TinyVGG on the bund
     python benchmarks/startup.py -- --dataset folder --data-root imgs/ --image-size 64
 
 Arguments after ``--`` go to the recipe. Runs write into a temporary folder (deleted afterwards).
+``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) only alternates runs of
+that checkout and this one and prints both medians: a before/after on a machine that is not quiet.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import importlib
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -192,16 +195,18 @@ def stages_in_process(recipe: str, recipe_args: list[str], out_json: str) -> Non
                 raise
     clock.leave()
     total = time.perf_counter() - start
-    Path(out_json).write_text(json.dumps({"total": total, "stages": dict(clock.totals), "missing": missing}))
+    from ignite_cv.utils.atomic import write_json_atomic
+
+    write_json_atomic(out_json, {"total": total, "stages": dict(clock.totals), "missing": missing})
 
 
 # ----------------------------------------------------------------------------------------------
 # runs as separate processes
 
 
-def _env(threads: int) -> dict[str, str]:
+def _env(threads: int, repo: Path = REPO) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env
@@ -217,18 +222,46 @@ def _epoch_time(output_dir: Path) -> float:
     raise KeyError(f"no epoch time in {history}: {sorted(row)}")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(recipe: str, recipe_args: list[str], threads: int, out: Path, repo: Path = REPO) -> tuple:
+    """(wall s, epoch s, CPU s) of ``recipe --epochs 1`` in a separate process, with ``repo``'s ignite_cv."""
+    cmd = [sys.executable, recipe, "--epochs", "1", "--output-dir", str(out), *recipe_args]
+    t0, cpu = time.perf_counter(), _children_cpu()
+    subprocess.run(cmd, check=True, env=_env(threads, repo), cwd=repo, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0, _epoch_time(out), _children_cpu() - cpu
+
+
 def wall_runs(recipe: str, recipe_args: list[str], runs: int, threads: int, tmp: Path) -> list[tuple]:
-    """(wall s, epoch s) of ``runs`` separate processes."""
+    """(wall s, epoch s, CPU s) of ``runs`` separate processes."""
     results = []
     for i in range(runs):
-        out = tmp / f"wall{i}"
-        cmd = [sys.executable, recipe, "--epochs", "1", "--output-dir", str(out), *recipe_args]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=_env(threads), cwd=REPO, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - t0
-        results.append((wall, _epoch_time(out)))
-        print(f"  run {i + 1}: wall {wall:.2f} s, epoch {results[-1][1]:.2f} s", flush=True)
+        results.append(one_run(recipe, recipe_args, threads, tmp / f"wall{i}"))
+        wall, epoch, cpu = results[-1]
+        print(f"  run {i + 1}: wall {wall:.2f} s, epoch {epoch:.2f} s, CPU {cpu:.2f} s", flush=True)
     return results
+
+
+def compare(recipe: str, recipe_args: list[str], runs: int, threads: int, baseline: Path, tmp: Path) -> None:
+    """Alternating runs of ``baseline``'s checkout and this one; medians of wall, fixed cost and CPU."""
+    results: dict[str, list[tuple]] = {"baseline": [], "this": []}
+    for i in range(runs):
+        for name, repo in (("baseline", baseline), ("this", REPO)):
+            results[name].append(one_run(recipe, recipe_args, threads, tmp / f"{name}{i}", repo))
+        print(
+            f"  pair {i + 1}: "
+            + ", ".join(f"{n} wall {r[-1][0]:.2f} s (epoch {r[-1][1]:.2f} s)" for n, r in results.items()),
+            flush=True,
+        )
+    print(f"\n{'':<9} {'wall':>6} {'fixed':>6} {'CPU':>6}   (medians of {runs} alternating runs, seconds)")
+    for name, rows in results.items():
+        wall = statistics.median(w for w, _, _ in rows)
+        fixed = statistics.median(w - e for w, e, _ in rows)
+        cpu = statistics.median(c for _, _, c in rows)
+        print(f"{name:<9} {wall:6.2f} {fixed:6.2f} {cpu:6.2f}")
 
 
 _IMPORT_LINE = re.compile(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|(\s*)(\S+)")
@@ -283,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="separate runs timed for the wall time")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of the runs (0 = unset)")
     parser.add_argument("--skip-imports", action="store_true", help="no -X importtime run")
+    parser.add_argument(
+        "--baseline", default="", help="another checkout (e.g. main): only alternate its runs with this one's"
+    )
     parser.add_argument("--stages-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stages_child:
@@ -292,10 +328,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.recipe} --epochs 1 {' '.join(recipe_args)} (threads {args.threads or 'default'})")
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        if args.baseline:
+            compare(args.recipe, recipe_args, args.runs, args.threads, Path(args.baseline).resolve(), tmp)
+            return
         walls = wall_runs(args.recipe, recipe_args, args.runs, args.threads, tmp)
-        wall = statistics.median(w for w, _ in walls)
-        epoch = statistics.median(e for _, e in walls)
-        fixed = statistics.median(w - e for w, e in walls)
+        wall = statistics.median(w for w, _, _ in walls)
+        epoch = statistics.median(e for _, e, _ in walls)
+        fixed = statistics.median(w - e for w, e, _ in walls)
+        cpu = statistics.median(c for _, _, c in walls)
 
         stage_file = tmp / "stages.json"
         cmd = [sys.executable, __file__, "--recipe", args.recipe, "--stages-child", str(stage_file), "--"]
@@ -307,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
         imports = {} if args.skip_imports else import_times(args.recipe, recipe_args, args.threads, tmp)
 
     stages = measured["stages"]
-    stages["python start-up (before the script)"] = max(stage_wall - measured["total"], 0.0)
+    stages["interpreter start-up and exit"] = max(stage_wall - measured["total"], 0.0)
     total = sum(stages.values())
     rows = [
         (name, f"{sec:.2f}", f"{100 * sec / total:.0f} %")
@@ -329,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"total imports {total_imports:.2f} s")
     print(
         f"\nwall (median of {len(walls)}): {wall:.2f} s; its epoch (train + validation): {epoch:.2f} s; "
-        f"fixed cost (wall - epoch, median): {fixed:.2f} s"
+        f"fixed cost (wall - epoch, median): {fixed:.2f} s; CPU (all processes): {cpu:.2f} s"
     )
 
 
