@@ -256,17 +256,57 @@ def _decode(
 # rows of a split
 
 
-def split_rows(decoded: DecodedFolder, rows: np.ndarray, cache_dir: Path | None) -> np.ndarray | None:
-    """The pixels of ``rows`` (ascending indices into ``decoded.images``): a view when they are one
-    contiguous range, else a copy in memory, or for memory-mapped pixels a memory-mapped copy kept in
-    the cache beside the entry (a carved-out split of a large folder). None when that copy cannot be
-    written (the caller decodes that split from its files)."""
+def _contiguous(rows: np.ndarray) -> bool:
+    return len(rows) == 0 or (rows[-1] - rows[0] + 1 == len(rows) and bool(np.all(np.diff(rows) == 1)))
+
+
+def split_pixels(
+    decoded: DecodedFolder, splits_rows: list[np.ndarray], cache_dir: Path | None
+) -> list[np.ndarray | None]:
+    """The pixels of each split, given its rows (ascending indices into ``decoded.images``; the splits
+    together hold every row once).
+
+    In memory, the rows are permuted in place so that the splits follow one another, and each split is a
+    view: no second copy of the data set, whatever the hold-outs. Memory-mapped, a split whose rows are
+    one contiguous range (a ``train/``, ``val/`` or ``test/`` folder) is a view of the entry, and a
+    carved-out one a memory-mapped copy kept in the cache beside the entry; None when that copy cannot
+    be written (the caller then decodes that split from its files).
+    """
     images = decoded.images
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
-        return images[rows[0] : rows[-1] + 1]
-    if not decoded.memory_mapped:
-        return images[rows]
-    return _subset_entry(decoded, rows, cache_dir)
+    if decoded.memory_mapped:
+        out: list[np.ndarray | None] = []
+        for rows in splits_rows:
+            if _contiguous(rows):
+                out.append(images[rows[0] : rows[-1] + 1] if len(rows) else images[:0])
+            else:
+                out.append(_subset_entry(decoded, rows, cache_dir))
+        return out
+    order = np.concatenate(splits_rows) if splits_rows else np.zeros(0, np.int64)
+    if len(order) != len(images) or not np.array_equal(np.sort(order), np.arange(len(images))):
+        raise ValueError("the splits must hold every decoded row exactly once")
+    permute_rows(images, order)
+    bounds = np.cumsum([0] + [len(rows) for rows in splits_rows])
+    return [images[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def permute_rows(array: np.ndarray, order: np.ndarray) -> None:
+    """``array[:] = array[order]`` in place, one row of scratch memory instead of a second array:
+    each cycle of the permutation is followed once."""
+    done = order == np.arange(len(order))
+    scratch = np.empty_like(array[:1])
+    for start in np.flatnonzero(~done).tolist():
+        if done[start]:
+            continue
+        scratch[0] = array[start]
+        position = start
+        while True:
+            source = int(order[position])
+            done[position] = True
+            if source == start:
+                array[position] = scratch[0]
+                break
+            array[position] = array[source]
+            position = source
 
 
 def _subset_entry(decoded: DecodedFolder, rows: np.ndarray, cache_dir: Path | None) -> np.ndarray | None:

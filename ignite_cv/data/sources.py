@@ -30,13 +30,7 @@ import torch.nn.functional as F
 
 from ignite_cv.data.decode_cache import DecodeSettings
 from ignite_cv.data.folder import finish_scan, list_tree
-from ignite_cv.data.folder_cache import (
-    DecodedFolder,
-    decode_folder,
-    decode_processes,
-    resolve_cache_dir,
-    split_rows,
-)
+from ignite_cv.data.folder_cache import decode_folder, decode_processes, resolve_cache_dir, split_pixels
 from ignite_cv.data.idx import read_idx
 from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
@@ -504,7 +498,13 @@ def _load_folder(options: Any, seed: int) -> DataBundle:
     if decoded.images is not None:
         readable = (ref for (_, _, ref), why in zip(listing.candidates, decoded.reasons) if why is None)
         row_of = {ref: row for row, ref in enumerate(readable)}
-        train, val, test = (_with_images(split, decoded, row_of, cache_dir) for split in (train, val, test))
+        splits = (train, val, test)
+        rows = [np.fromiter((row_of[ref] for ref in s.files), np.int64, count=len(s)) for s in splits]
+        pixels = split_pixels(decoded, rows, cache_dir)
+        train, val, test = (
+            s if images is None else Split(labels=s.labels, images=torch.from_numpy(images), files=s.files)
+            for s, images in zip(splits, pixels)
+        )
     name = root.name[: -len(".zip")] if root.name.lower().endswith(".zip") else root.name
     return DataBundle(
         name=name or "folder",
@@ -522,15 +522,6 @@ def _rank() -> int:
     import ignite.distributed as idist
 
     return idist.get_rank()
-
-
-def _with_images(split: Split, decoded: DecodedFolder, row_of: dict[str, int], cache_dir) -> Split:
-    """``split`` (files) with its decoded pixels attached, row for row."""
-    rows = np.fromiter((row_of[ref] for ref in split.files), dtype=np.int64, count=len(split.files))
-    images = split_rows(decoded, rows, cache_dir)
-    if images is None:
-        return split
-    return Split(labels=split.labels, images=torch.from_numpy(images), files=split.files)
 
 
 _SOURCES: dict[str, Callable[[Any, int], DataBundle]] = {

@@ -385,3 +385,30 @@ def test_deterministic_training_is_identical_with_and_without_the_cache(tmp_path
     cached, uncached = weights["cached"], weights["uncached"]
     assert cached.keys() == uncached.keys() and len(cached) > 0
     assert all(torch.equal(cached[k], uncached[k]) for k in cached)
+
+
+def test_permute_rows_in_place_equals_fancy_indexing():
+    from ignite_cv.data.folder_cache import permute_rows
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 2, 7, 100):
+        array = rng.integers(0, 256, size=(n, 2, 3, 3), dtype=np.uint8)
+        order = rng.permutation(n)
+        expected = array[order]
+        permute_rows(array, order)
+        assert np.array_equal(array, expected)
+
+
+def test_in_memory_splits_are_views_of_one_array(tmp_path):
+    from ignite_cv.data.folder_cache import split_pixels
+
+    root = tmp_path / "tree"
+    make_class_tree(root, {"a": 6, "b": 6})
+    decoded, _ = _decode(root, None)
+    before = decoded.images.copy()
+    rows = [np.array([0, 2, 5, 7, 9]), np.array([1, 3, 4]), np.array([6, 8, 10, 11])]
+    pixels = split_pixels(decoded, rows, None)
+    for part, picked in zip(pixels, rows):
+        assert np.shares_memory(part, decoded.images) and np.array_equal(part, before[picked])
+    with pytest.raises(ValueError, match="every decoded row exactly once"):
+        split_pixels(decoded, [np.array([0, 1])], None)
