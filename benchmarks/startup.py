@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: (module, attribute, stage): the callables timed in the in-process run. ``Class.method`` names a
 #: method. Update when ``fit`` is restructured; missing names are listed, never fatal.
 STAGES: list[tuple[str, str, str]] = [
+    ("ignite_cv.cli", "parse_config", "config"),
     ("ignite_cv.training", "load_data", "data: load"),
     ("ignite_cv.training", "_place_data", "data: decode / place"),
     ("ignite_cv.training", "resolve_normalization", "statistics"),
@@ -54,8 +55,14 @@ STAGES: list[tuple[str, str, str]] = [
     ("ignite_cv.run_folder", "RunFolder.create", "run folder"),
     ("ignite_cv.training", "create_evaluator", "engines"),
     ("ignite_cv.training", "create_trainer", "engines"),
+    ("ignite_cv.training", "make_optimizer", "optimizer (its first one imports torch._dynamo)"),
+    ("ignite_cv.training", "attach_run_profiler", "profiler"),
+    ("ignite_cv.training", "load_model", "test: reload the best checkpoint"),
+    ("ignite_cv.handlers.checkpoint", "SafetensorsSaver.__call__", "checkpoints"),
+    ("ignite_cv.training", "write_state", "training state"),
+    ("ignite_cv.training", "snapshot_state", "training state"),
     ("ignite_cv.training", "_evaluate_test", "test"),
-    ("ignite_cv.training", "_write_report", "report (tables, sklearn)"),
+    ("ignite_cv.training", "_write_report", "report (tables, files)"),
     ("ignite_cv.report", "confusion_matrix_figure", "figures"),
     ("ignite_cv.report", "roc_figure", "figures"),
     ("ignite_cv.report", "image_grid_figure", "figures"),
