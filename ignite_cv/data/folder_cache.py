@@ -55,8 +55,6 @@ class DecodedFolder:
     status: str
     memory_mapped: bool = False
     path: Path | None = None
-    stem: str = ""
-    content: str = ""
 
 
 def resolve_cache_dir(options: Any) -> Path | None:
@@ -158,17 +156,13 @@ def decode_folder(
                 if problem is not None:
                     say(f"data cache: {path} cannot be used ({problem}); rebuilding it")
                 decode_cache.remove_stale(cache_dir, stem, keep=f"{stem}-{content[:16]}")
-                found = _decode(
-                    listing, settings, path, key, processes, strict, in_memory, say, show_progress
-                )
-                found.stem, found.content = stem, content
-                return found
+                return _decode(listing, settings, path, key, processes, strict, in_memory, say, show_progress)
     reasons = _reasons(count, entry.unreadable)
     if strict and entry.unreadable:
         index, reason = entry.unreadable[0]
         raise unreadable_error(listing.candidates[index][2], reason)
     say(f"data cache: {len(entry.images)} decoded images from {entry.path}")
-    return DecodedFolder(entry.images, reasons, "reused", entry.memory_mapped, entry.path, stem, content)
+    return DecodedFolder(entry.images, reasons, "reused", entry.memory_mapped, entry.path)
 
 
 def _try_read(path: Path, key: str, settings: DecodeSettings, count: int, in_memory: bool):
@@ -183,6 +177,51 @@ def _try_read(path: Path, key: str, settings: DecodeSettings, count: int, in_mem
 
 def _os_reason(err: OSError) -> str:
     return err.strerror or type(err).__name__
+
+
+class _EntrySink:
+    """The entry being written beside the pass, or nothing once writing it failed (read-only or full
+    folder: one line said, the temporary file removed). Only its own OSErrors are caught here."""
+
+    def __init__(self, path: Path | None, shape_chw: tuple[int, int, int], say: Callable[[str], None]):
+        self.path, self.say = path, say
+        self._stack = contextlib.ExitStack()
+        self.writer: decode_cache.EntryWriter | None = None
+        if path is not None:
+            try:
+                self.writer = self._stack.enter_context(decode_cache.writing_entry(path, shape_chw))
+            except OSError as err:
+                self._failed(err)
+
+    def write(self, images: np.ndarray) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.write(images)
+            except OSError as err:
+                self.abort(err)
+                self._failed(err)
+
+    def commit(self, key: str, settings: DecodeSettings, count: int, unreadable: list) -> bool:
+        """Complete the entry (fsync, rename); whether it is now in place."""
+        if self.writer is None:
+            return False
+        try:
+            self.writer.finish(key, settings, count, unreadable)
+            self._stack.close()
+        except OSError as err:
+            self.abort(err)
+            self._failed(err)
+            return False
+        return True
+
+    def abort(self, err: BaseException) -> None:
+        """Remove the temporary file (the entry is not written)."""
+        self.writer = None
+        self._stack.__exit__(type(err), err, err.__traceback__)
+
+    def _failed(self, err: OSError) -> None:
+        reason = err.strerror or type(err).__name__
+        self.say(f"data cache: cannot write {self.path} ({reason}); continuing without the cache")
 
 
 def _decode(
@@ -204,46 +243,40 @@ def _decode(
     workers = processes if processes > 1 else 1
     progress = CountProgress(count, f"decoding {listing.root.name or listing.root}", enabled=show_progress)
     taker = _Pass(listing, keep, strict, progress)
-    chunks: Iterator[DecodedChunk] = decode_chunks(
-        [ref for _, _, ref in listing.candidates], c, (h, w), settings.center_crop, processes
-    )
-    written = False
+
+    def said(message: str) -> None:
+        progress.clear()
+        say(message)
+
+    sink = _EntrySink(path, (c, h, w), said)
+    refs = [ref for _, _, ref in listing.candidates]
+    chunks: Iterator[DecodedChunk] = decode_chunks(refs, c, (h, w), settings.center_crop, processes)
     try:
-        if path is not None:
-            try:
-                with decode_cache.writing_entry(path, (c, h, w)) as writer:
-                    for chunk in chunks:
-                        taker.take(chunk)
-                        writer.write(chunk.images)
-                    writer.finish(key, settings, count, taker.unreadable)
-                written = True
-            except OSError as err:
-                progress.clear()
-                say(f"data cache: cannot write {path} ({_os_reason(err)}); continuing without the cache")
-        for chunk in chunks:  # the rest of the pass when there is no entry to write
+        for chunk in chunks:
             taker.take(chunk)
+            sink.write(chunk.images)
+    except BaseException as err:
+        sink.abort(err)
+        raise
     finally:
         chunks.close()
+    written = sink.commit(key, settings, count, taker.unreadable) if key is not None else False
     seconds = time.perf_counter() - start
     bad = f", {len(taker.unreadable)} unreadable" if taker.unreadable else ""
     where = f"; cached in {path}" if written else ""
     plural = "es" if workers > 1 else ""
-    progress.close(
-        f"decoded {taker.rows} images{bad} in {seconds:.1f} s with {workers} process{plural}{where}"
-    )
+    progress.clear()
+    say(f"decoded {taker.rows} images{bad} in {seconds:.1f} s with {workers} process{plural}{where}")
     reasons = _reasons(count, taker.unreadable)
     status = "built" if written else "uncached"
     if keep is not None:
-        images = keep[: taker.rows]
-        return DecodedFolder(images, reasons, status, False, path if written else None)
+        return DecodedFolder(keep[: taker.rows], reasons, status, False, path if written else None)
     if written:  # too large for memory: read back memory-mapped (no CRC pass: just written)
-        images = (
-            np.memmap(
-                path, dtype=np.uint8, mode="c", offset=decode_cache.DATA_OFFSET, shape=(taker.rows, c, h, w)
-            )
-            if taker.rows
-            else np.empty((0, c, h, w), np.uint8)
-        )
+        shape = (taker.rows, c, h, w)
+        if taker.rows:
+            images = np.memmap(path, dtype=np.uint8, mode="c", offset=decode_cache.DATA_OFFSET, shape=shape)
+        else:
+            images = np.empty(shape, np.uint8)
         return DecodedFolder(images, reasons, status, True, path)
     say(
         f"data cache: {count} images of {c}×{h}×{w} exceed the memory budget and cannot be cached; "

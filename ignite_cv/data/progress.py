@@ -19,8 +19,8 @@ BAR_WIDTH = 30
 
 
 class CountProgress:
-    """Progress of ``total`` items labelled ``label``: call :meth:`advance` as items finish, then
-    :meth:`close` with the closing message. ``enabled=False`` prints nothing (other ranks)."""
+    """Progress of ``total`` items labelled ``label``: call :meth:`advance` as items finish, and
+    :meth:`clear` before printing anything else. ``enabled=False`` prints nothing (other ranks)."""
 
     def __init__(
         self,
@@ -68,11 +68,3 @@ class CountProgress:
         if self.enabled and self.use_bar:
             self.stream.write("\r\033[K")
             self.stream.flush()
-
-    def close(self, message: str) -> None:
-        """End the progress with ``message`` on its own line."""
-        if not self.enabled:
-            return
-        if self.use_bar:
-            self.stream.write("\r\033[K")
-        print(message, file=self.stream, flush=True)

@@ -83,7 +83,8 @@ def test_second_load_decodes_nothing_and_gives_the_same_pixels(tmp_path, decodes
     root, cache = make_messy_tree(tmp_path / "tree"), tmp_path / "cache"
     first, said = _decode(root, cache)
     assert first.status == "built" and decodes.take() == 106 and len(_entries(cache)) == 1
-    assert said == []  # the progress line and summary go to the progress stream, not say()
+    assert len(said) == 1 and said[0].startswith("decoded 104 images, 2 unreadable in ")
+    assert said[0].endswith(f" s with 1 process; cached in {first.path}")
     second, said = _decode(root, cache)
     assert second.status == "reused" and decodes.take() == 0
     assert said == [f"data cache: 104 decoded images from {second.path}"]
@@ -189,8 +190,8 @@ def test_a_damaged_or_foreign_entry_is_rebuilt_never_used(tmp_path, decodes, dam
     decodes.take()
     result, said = _decode(root, cache)
     assert result.status == "built" and decodes.take() == 6
-    assert len(said) == 1 and said[0].startswith(f"data cache: {built.path} cannot be used ({problem}")
-    assert said[0].endswith("; rebuilding it")
+    assert len(said) == 2 and said[0].startswith(f"data cache: {built.path} cannot be used ({problem}")
+    assert said[0].endswith("; rebuilding it") and said[1].endswith(f"; cached in {built.path}")
     assert np.array_equal(result.images, _reference(root))
     assert _decode(root, cache)[0].status == "reused"
 
@@ -216,7 +217,8 @@ def test_a_folder_that_cannot_hold_the_cache_costs_one_line(tmp_path, decodes):
     blocked = tmp_path / "file" / "cache"
     result, said = _decode(root, blocked)
     assert result.status == "uncached" and result.path is None and decodes.take() == 6
-    assert said == [f"data cache: cannot use {blocked} (Not a directory); continuing without the cache"]
+    assert said[0] == f"data cache: cannot use {blocked} (Not a directory); continuing without the cache"
+    assert len(said) == 2 and said[1].startswith("decoded 6 images in ") and "cached" not in said[1]
     assert np.array_equal(result.images, _reference(root))
 
 
@@ -231,9 +233,10 @@ def test_a_full_disk_costs_one_line_and_leaves_no_file(tmp_path, decodes, monkey
     result, said = _decode(root, cache)
     assert result.status == "uncached" and decodes.take() == 80
     path = _entry_path(root, cache)
-    assert said == [
-        f"data cache: cannot write {path} (No space left on device); continuing without the cache"
-    ]
+    assert (
+        said[0] == f"data cache: cannot write {path} (No space left on device); continuing without the cache"
+    )
+    assert len(said) == 2 and said[1].startswith("decoded 80 images in ") and "cached" not in said[1]
     assert np.array_equal(result.images, _reference(root))
     assert [p.suffix for p in cache.iterdir()] == [".lock"]  # no entry, no temporary file
 
@@ -255,7 +258,7 @@ def test_a_read_only_cache_folder_costs_one_line(tmp_path, decodes):
     finally:
         cache.chmod(0o755)
     assert result.status == "uncached" and decodes.take() == 6
-    assert said == [f"data cache: cannot use {cache} (Permission denied); continuing without the cache"]
+    assert said[0] == f"data cache: cannot use {cache} (Permission denied); continuing without the cache"
 
 
 def test_a_valid_entry_in_a_read_only_folder_is_still_read(tmp_path, decodes, monkeypatch):
@@ -412,3 +415,17 @@ def test_in_memory_splits_are_views_of_one_array(tmp_path):
         assert np.shares_memory(part, decoded.images) and np.array_equal(part, before[picked])
     with pytest.raises(ValueError, match="every decoded row exactly once"):
         split_pixels(decoded, [np.array([0, 1])], None)
+
+
+def test_an_error_of_the_pass_itself_is_not_taken_for_a_full_disk(tmp_path, monkeypatch):
+    root, cache = tmp_path / "tree", tmp_path / "cache"
+    make_class_tree(root, {"a": 3, "b": 3})
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        yield  # a generator, as decode_chunks is
+
+    monkeypatch.setattr(folder_cache, "decode_chunks", broken)
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        _decode(root, cache)
+    assert [p.suffix for p in cache.iterdir()] == [".lock"]  # the temporary entry is gone
