@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             times[f"cached {long}"].append(timed(ignite_cmd(root, long, args, out, cache), args.threads))
             for name, seconds in zip(names, CPU_SECONDS[-len(names) :]):
                 cpu[name].append(seconds)
-            print(f"  round {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f} s" for n in names), flush=True)
+            runs = ", ".join(f"{n} {times[n][-1]:.1f} s (CPU {cpu[n][-1]:.1f} s)" for n in names)
+            print(f"  round {r + 1}: {runs}", flush=True)
 
         def ratio(plain: str, ours: str) -> float:
             return statistics.median(p / o for p, o in zip(times[plain], times[ours]))
