@@ -6,8 +6,11 @@ comes from the same predictions: the predicted class is ``argmax(probs)`` (ties 
 for two classes, the positive class (index 1) when ``probs[:, 1] >= threshold`` (default 0.5; the rule
 of :mod:`ignite_cv.inference.decision`), the
 ROC-AUC is :func:`ignite_cv.roc.roc_auc` (the function the training metric uses, so ``roc.json``'s
-``"auc"`` equals the reported test ROC-AUC), and precision/recall/F1 are sklearn's
-``classification_report(..., labels=range(C), zero_division=0)``.
+``"auc"`` equals the reported test ROC-AUC), and precision/recall/F1 are those of sklearn's
+``classification_report(..., labels=range(C), zero_division=0)``, dict and text table alike, computed
+here from the confusion matrix (:func:`classification_scores`, :func:`classification_text`): importing
+``sklearn.metrics`` (SciPy, pandas) cost about 1.1 s of every run, for a dozen lines of arithmetic.
+The tests check both against scikit-learn.
 
 Files written into ``out_dir`` (each atomically, through :mod:`ignite_cv.utils.atomic`):
 
@@ -49,11 +52,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
 
 from ignite_cv.binary import DEFAULT_THRESHOLD, metrics_at_threshold, precision_recall
 from ignite_cv.figures import (
     confusion_matrix_figure,
+    figure_rgb,
     image_grid_figure,
     precision_recall_figure,
     roc_figure,
@@ -93,24 +96,78 @@ def _confusion_csv(cm: np.ndarray, names: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def _scores(entry: dict[str, float]) -> dict[str, float | int]:
+def confusion_counts(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(C, C)`` int64 counts, rows = true class, columns = predicted (sklearn's ``confusion_matrix``
+    with ``labels=range(C)``)."""
+    return np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (sklearn's ``zero_division=0``)."""
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def classification_scores(cm: np.ndarray) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support, accuracy, and macro and support-weighted averages
+    of a confusion matrix, as sklearn's ``precision_recall_fscore_support(..., zero_division=0)``
+    defines them: precision tp/(tp+fp), recall tp/(tp+fn), F1 2tp/(2tp+fp+fn), each 0 where its
+    denominator is 0. Per-class values are arrays (index = class)."""
+    tp = np.diag(cm).astype(np.float64)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    per_class = {
+        "precision": _ratio(tp, predicted.astype(np.float64)),
+        "recall": _ratio(tp, support.astype(np.float64)),
+        "f1": _ratio(2 * tp, (support + predicted).astype(np.float64)),
+    }
+    total = int(support.sum())
+    weights = support.astype(np.float64)
+    weighted = {k: float(np.average(v, weights=weights)) if total else 0.0 for k, v in per_class.items()}
     return {
-        "precision": float(entry["precision"]),
-        "recall": float(entry["recall"]),
-        "f1": float(entry["f1-score"]),
-        "support": int(entry["support"]),
+        **per_class,
+        "support": support,
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "macro_avg": {**{k: float(np.mean(v)) for k, v in per_class.items()}, "support": total},
+        "weighted_avg": {**weighted, "support": total},
     }
 
 
-def _classification_dict(y: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-    """sklearn's report keyed by class name, with "f1" for "f1-score" (labels fixed to all C classes)."""
-    labels = list(range(len(names)))
-    raw = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
+def classification_text(scores: dict[str, Any], names: Sequence[str], digits: int = 4) -> str:
+    """The fixed-width table of sklearn's ``classification_report(..., target_names=names)``."""
+    width = max(max(len(n) for n in names), len("weighted avg"), digits)
+    headers = ("precision", "recall", "f1-score", "support")
+    text = ("{:>{width}s} " + " {:>9}" * 4).format("", *headers, width=width) + "\n\n"
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    for k, name in enumerate(names):
+        values = (scores["precision"][k], scores["recall"][k], scores["f1"][k], int(scores["support"][k]))
+        text += row.format(name, *values, width=width, digits=digits)
+    text += "\n"
+    total = scores["macro_avg"]["support"]
+    accuracy_row = "{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
+    text += accuracy_row.format("accuracy", "", "", scores["accuracy"], total, width=width, digits=digits)
+    for heading, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+        avg = scores[key]
+        text += row.format(
+            heading, avg["precision"], avg["recall"], avg["f1"], total, width=width, digits=digits
+        )
+    return text
+
+
+def _classification_dict(scores: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The scores keyed by class name (labels fixed to all C classes)."""
+
+    def entry(k: int) -> dict[str, float | int]:
+        values = {m: float(scores[m][k]) for m in ("precision", "recall", "f1")}
+        return {**values, "support": int(scores["support"][k])}
+
     return {
-        "classes": {name: _scores(raw[str(k)]) for k, name in zip(labels, names)},
-        "accuracy": float(raw["accuracy"]),
-        "macro_avg": _scores(raw["macro avg"]),
-        "weighted_avg": _scores(raw["weighted avg"]),
+        "classes": {name: entry(k) for k, name in enumerate(names)},
+        "accuracy": scores["accuracy"],
+        "macro_avg": scores["macro_avg"],
+        "weighted_avg": scores["weighted_avg"],
         "zero_division": 0,
     }
 
@@ -199,20 +256,19 @@ def write_test_report(
     n = int(y.shape[0])
 
     # Confusion matrix (rows = true class) — counts sum to n by construction.
-    cm = confusion_matrix(y, pred, labels=list(range(num_classes)))
+    cm = confusion_counts(y, pred, num_classes)
     write_text_atomic(out / "confusion_matrix.csv", _confusion_csv(cm, names))
     cm_fig = confusion_matrix_figure(cm, names)
     save_figure(cm_fig, out / "confusion_matrix.png")
 
     # Classification report.
-    report = {"split": split_name, "n": n, **_classification_dict(y, pred, names)}
+    scores = classification_scores(cm)
+    report = {"split": split_name, "n": n, **_classification_dict(scores, names)}
     write_json_atomic(out / "classification_report.json", report, strict=True)
     roc_kind = "binary, probability of class 1" if curves["average"] == "binary" else "macro one-vs-rest"
     text = (
         f"{split_name}: {n} samples, {num_classes} classes\n\n"
-        + classification_report(
-            y, pred, labels=list(range(num_classes)), target_names=names, digits=4, zero_division=0
-        )
+        + classification_text(scores, names, digits=4)
         + f"\nROC-AUC ({roc_kind}): {roc_value:.4f}\n"
     )
     at_threshold: dict[str, Any] = {}
@@ -274,12 +330,13 @@ def write_test_report(
     write_json_atomic(out / "report.json", summary, strict=True)
 
     if tb_writer is not None:
-        tb_writer.add_figure(f"{split_name}/confusion_matrix", cm_fig, global_step, close=False)
-        tb_writer.add_figure(f"{split_name}/roc", roc_fig, global_step, close=False)
+        # The pixels save_figure drew for the PNGs (add_figure would draw each figure again).
+        figures = {"confusion_matrix": cm_fig, "roc": roc_fig, "most_confident_wrong": wrong_fig}
         if binary:
-            tb_writer.add_figure(f"{split_name}/precision_recall", pr_fig, global_step, close=False)
-        if wrong_fig is not None:
-            tb_writer.add_figure(f"{split_name}/most_confident_wrong", wrong_fig, global_step, close=False)
+            figures["precision_recall"] = pr_fig
+        for name, fig in figures.items():
+            if fig is not None:
+                tb_writer.add_image(f"{split_name}/{name}", figure_rgb(fig), global_step, dataformats="HWC")
         # Indented lines render as a fixed-width code block in TensorBoard's markdown text tab.
         tb_writer.add_text(
             f"{split_name}/classification_report",

@@ -128,3 +128,14 @@ def test_image_grid_wraps_long_titles():
     fig = image_grid_figure(np.zeros((1, 3, 4, 4), dtype=np.uint8), [title])
     shown = fig.axes[0].get_title()
     assert "\n" in shown and shown.replace("\n", " ") == title
+
+
+def test_figure_rgb_is_the_saved_png_or_a_fresh_rendering(tmp_path):
+    from ignite_cv.figures import figure_rgb
+
+    fig = confusion_matrix_figure(np.eye(3, dtype=int) * 4, "abc")
+    fresh = figure_rgb(fig)  # not saved yet: drawn now
+    assert fresh.dtype == np.uint8 and fresh.shape[2] == 3 and fresh.shape[:2] == (450, 570)
+    save_figure(fig, tmp_path / "cm.png")
+    with Image.open(tmp_path / "cm.png") as png:
+        assert np.array_equal(figure_rgb(fig), np.asarray(png.convert("RGB")))

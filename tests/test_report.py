@@ -50,14 +50,15 @@ def png_size(path):
 
 
 class RecordingWriter:
-    """Stands in for SummaryWriter: records tags, renders figures the way add_figure would."""
+    """Stands in for SummaryWriter: records the tags, steps and pixels of images and texts."""
 
     def __init__(self):
-        self.figures, self.texts = {}, {}
+        self.figures, self.texts, self.pixels = {}, {}, {}
 
-    def add_figure(self, tag, figure, global_step=None, close=True):
-        figure.canvas.draw()
+    def add_image(self, tag, image, global_step=None, dataformats="CHW"):
+        assert dataformats == "HWC" and image.dtype == np.uint8 and image.shape[2] == 3
         self.figures[tag] = global_step
+        self.pixels[tag] = image
 
     def add_text(self, tag, text, global_step=None):
         self.texts[tag] = text
@@ -119,6 +120,9 @@ def test_report_matches_sklearn(tmp_path, num_classes):
         == {"test/confusion_matrix", "test/roc", "test/most_confident_wrong"} | binary_figures
     )
     assert set(writer.figures.values()) == {7}
+    for name in ("confusion_matrix", "roc", "most_confident_wrong"):  # TensorBoard shows the PNGs' pixels
+        with Image.open(out / f"{name}.png") as png:
+            assert np.array_equal(np.asarray(png.convert("RGB")), writer.pixels[f"test/{name}"])
     assert (
         "cat" in writer.texts["test/classification_report"]
         or "class, 0" in writer.texts["test/classification_report"]
@@ -255,3 +259,35 @@ def test_a_threshold_is_refused_for_several_classes(tmp_path):
     y, p = synthetic(30, 3)
     with pytest.raises(ValueError, match="two classes"):
         write_test_report(tmp_path, y, p, ["a", "b", "c"], threshold=0.3)
+
+
+@pytest.mark.parametrize("case", ["random", "zero_division", "long_names", "binary"])
+def test_scores_and_table_equal_sklearn(case):
+    from ignite_cv.report import classification_scores, classification_text, confusion_counts
+
+    rng = np.random.default_rng(len(case))
+    num_classes = 2 if case == "binary" else 5
+    y = rng.integers(0, num_classes, 80)
+    pred = np.where(rng.random(80) < 0.6, y, rng.integers(0, num_classes, 80))
+    if case == "zero_division":  # class 3 never true, class 4 never predicted
+        y[y == 3] = 0
+        pred[pred == 4] = 1
+    names = [
+        f"a rather long class name number {k}" if case == "long_names" else f"c{k}"
+        for k in range(num_classes)
+    ]
+    labels = list(range(num_classes))
+    cm = confusion_counts(y, pred, num_classes)
+    assert np.array_equal(cm, confusion_matrix(y, pred, labels=labels))
+    scores = classification_scores(cm)
+    expected = classification_report(y, pred, labels=labels, output_dict=True, zero_division=0)
+    for k in labels:
+        for ours, theirs in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")]:
+            assert scores[ours][k] == pytest.approx(expected[str(k)][theirs], abs=1e-15)
+    assert scores["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-15)
+    for ours, theirs in [("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")]:
+        for metric, sk_metric in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")]:
+            assert scores[ours][metric] == pytest.approx(expected[theirs][sk_metric], abs=1e-15)
+        assert scores[ours]["support"] == expected[theirs]["support"] == 80
+    text = classification_report(y, pred, labels=labels, target_names=names, digits=4, zero_division=0)
+    assert classification_text(scores, names, digits=4) == text

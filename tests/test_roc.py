@@ -117,3 +117,22 @@ def test_average_ranks_match_scipy_on_ties():
     values = rng.integers(0, 5, size=(200, 3)).astype(np.float32)  # many ties
     values[:, 2] = rng.random(200)  # none
     np.testing.assert_array_equal(average_ranks(values), rankdata(values, axis=0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_roc_points_equal_sklearn_roc_curve(seed):
+    from sklearn.metrics import roc_curve
+
+    from ignite_cv.roc import roc_points
+
+    rng = np.random.default_rng(seed)
+    n = [2, 7, 50, 400, 1000, 33][seed]
+    positive = rng.random(n) < 0.4
+    positive[:2] = [True, False]  # both classes present
+    scores = rng.random(n)
+    if seed % 2:  # heavy ties, as rounded probabilities have
+        scores = np.round(scores, 1)
+    fpr, tpr, thresholds = roc_points(positive, scores)
+    sk_fpr, sk_tpr, sk_thresholds = roc_curve(positive.astype(np.int64), scores)
+    assert np.array_equal(fpr, sk_fpr) and np.array_equal(tpr, sk_tpr)
+    assert np.array_equal(thresholds, sk_thresholds)

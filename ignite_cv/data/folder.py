@@ -33,9 +33,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: decoding processes never load it
+    import torch
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from ignite_cv.utils.errors import UserError
@@ -82,6 +85,18 @@ def parse_zip_ref(ref: str) -> tuple[str, str] | None:
 def display_ref(ref: str) -> str:
     """A reference as shown to users: ``ARCHIVE::MEMBER`` for zip members, else the path."""
     return ref[len(ZIP_PREFIX) :] if ref.startswith(ZIP_PREFIX) else ref
+
+
+def _needs_quotes(text: str) -> bool:
+    return text.startswith('"') or any(not ch.isprintable() and ch != " " for ch in text)
+
+
+def display_name(ref: str) -> str:
+    """:func:`display_ref` made safe for one line of a log or list: a name holding a newline or another
+    control character (or starting with a double quote) is written as a JSON string, in double quotes
+    with backslash escapes (``"a\\nb.png"``); every other name is written as it is."""
+    shown = display_ref(ref)
+    return json.dumps(shown, ensure_ascii=False) if _needs_quotes(shown) else shown
 
 
 _local = threading.local()
@@ -200,22 +215,49 @@ def open_image(data: bytes) -> Image.Image:
         raise UnreadableImage(f"damaged image ({type(err).__name__}: {_one_line(err)})") from None
 
 
+def image_to_array(img: Image.Image) -> np.ndarray:
+    """A mode ``L`` or ``RGB`` Pillow image as a C-contiguous uint8 ``(C, H, W)`` array."""
+    array = np.array(img, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
 def image_to_tensor(img: Image.Image) -> torch.Tensor:
     """A mode ``L`` or ``RGB`` Pillow image as a uint8 ``(C, H, W)`` tensor."""
-    array = np.array(img, dtype=np.uint8)
-    tensor = torch.from_numpy(array)
-    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
+    import torch
+
+    return torch.from_numpy(image_to_array(img))
+
+
+def decode_array(
+    ref: str, channels: int, size: tuple[int, int] | None, center_crop: bool = False
+) -> np.ndarray:
+    """Decode one file (path or zip reference) to a uint8 ``(channels, H, W)`` array, resized to
+    ``size`` (height, width) unless None. Raises :class:`UnreadableImage` with the reason."""
+    img = to_channels(open_image(read_bytes(ref)), channels)
+    if size is not None:
+        img = resize(img, size, center_crop)
+    return image_to_array(img)
 
 
 def decode_image(
     ref: str, channels: int, size: tuple[int, int] | None, center_crop: bool = False
 ) -> torch.Tensor:
-    """Decode one file (path or zip reference) to uint8 ``(channels, H, W)``, resized to ``size``
-    (height, width) unless None. Raises :class:`UnreadableImage` with the reason."""
-    img = to_channels(open_image(read_bytes(ref)), channels)
-    if size is not None:
-        img = resize(img, size, center_crop)
-    return image_to_tensor(img)
+    """:func:`decode_array` as a tensor."""
+    import torch
+
+    return torch.from_numpy(decode_array(ref, channels, size, center_crop))
+
+
+def decode_or_reason(
+    ref: str, channels: int, size: tuple[int, int] | None, center_crop: bool = False
+) -> np.ndarray | str:
+    """:func:`decode_array`, or the reason the file cannot be read (the messages of :func:`check_image`)."""
+    try:
+        return decode_array(ref, channels, size, center_crop)
+    except UnreadableImage as err:
+        return str(err)
+    except Exception as err:  # a conversion Pillow cannot do, for instance
+        return f"cannot convert the image ({type(err).__name__}: {_one_line(err)})"
 
 
 def check_image(ref: str, channels: int) -> str | None:
@@ -312,15 +354,7 @@ class FolderScan:
 
 
 def _skip(skipped: list[str], ref: str, reason: str) -> None:
-    skipped.append(f"{quote_name(display_ref(ref))}: {reason}")
-
-
-def quote_name(name: str) -> str:
-    """A file name as one line of a listing: as it is, or JSON-quoted (``"a\\nb.png"``) when it holds a
-    line break or another control character, so every listed file stays one line."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in name) or name.startswith('"'):
-        return json.dumps(name, ensure_ascii=False)
-    return name
+    skipped.append(f"{display_name(ref)}: {reason}")
 
 
 def _assign(
@@ -424,18 +458,28 @@ def _empty_class_folders(
     return empty
 
 
-def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = False) -> FolderScan:
-    """List, validate and label the images of a folder or zip tree (see the module docstring).
+@dataclass
+class FolderListing:
+    """The files of a tree before any is opened (:func:`list_tree`).
 
-    Every image file is opened, fully decoded and converted to ``channels`` once. Unreadable ones
-    are left out and reported in :attr:`FolderScan.skipped`, or with ``strict`` the first one (in
-    path order) raises :class:`UserError`. Files without an image extension are always reported
-    and left out; hidden files and ``__MACOSX`` folders are ignored silently.
+    ``candidates`` are the image files as ``(split, label, ref)`` in the order every pass uses: splits
+    train, val, test; classes by label; paths sorted. ``skipped`` holds ``"PATH: reason"`` for files
+    left out by their place or name alone (not in a class folder, not an image extension).
+    """
+
+    root: Path
+    class_names: list[str]
+    candidates: list[tuple[str, int, str]]
+    skipped: list[str]
+    splits: tuple[str, ...]  # the splits the tree has, in train/val/test order
+
+
+def list_tree(root: str | Path) -> FolderListing:
+    """List and label the image files of a folder or zip tree without opening them.
 
     Raises:
         UserError: the path does not exist, a zip is unreadable or has unsafe entries, there are
-            no class folders or fewer than two classes, a val/test class is missing from train, or
-            a train class has no readable image.
+            no class folders or fewer than two classes, or a val/test class is missing from train.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -453,7 +497,7 @@ def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = 
     empty = _empty_class_folders(root, parents, grouped) if root.is_dir() else []
     if empty:
         raise UserError(
-            f"class folder {quote_name(str(empty[0]))} holds no files"
+            f"class folder {display_name(str(empty[0]))} holds no files"
             + (f" (nor do {len(empty) - 1} more)" if len(empty) > 1 else ""),
             "add its images, or remove the folder",
         )
@@ -485,25 +529,59 @@ def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = 
                 else:
                     suffix = PurePosixPath(parts[-1]).suffix or "no extension"
                     _skip(skipped, ref, f"not an image file ({suffix})")
+    splits = tuple(s for s in ("train", "val", "test") if s in grouped)
+    return FolderListing(root, class_names, candidates, skipped, splits)
 
-    splits: dict[str, tuple[list[str], list[int]]] = {s: ([], []) for s in grouped}
-    reasons = _run_checks([ref for _, _, ref in candidates], channels, workers)
-    for (split, label, ref), reason in zip(candidates, reasons):
+
+def unreadable_error(ref: str, reason: str) -> UserError:
+    """The ``--strict-data`` error for the first unreadable image."""
+    return UserError(
+        f"cannot read image {display_name(ref)}: {reason}",
+        "repair or remove the file, or leave out --strict-data to skip unreadable images",
+    )
+
+
+def finish_scan(listing: FolderListing, reasons: Iterable[str | None], strict: bool = False) -> FolderScan:
+    """The :class:`FolderScan` of ``listing`` given the reason (None = readable) of each candidate, in
+    order: unreadable files are skipped (or, with ``strict``, the first raises :class:`UserError`).
+
+    Raises:
+        UserError: with ``strict``, for the first unreadable file; a train class has no readable image.
+    """
+    skipped = list(listing.skipped)
+    splits: dict[str, tuple[list[str], list[int]]] = {s: ([], []) for s in listing.splits}
+    for (split, label, ref), reason in zip(listing.candidates, reasons, strict=True):
         if reason is None:
             splits[split][0].append(ref)
             splits[split][1].append(label)
         elif strict:
-            raise UserError(
-                f"cannot read image {display_ref(ref)}: {reason}",
-                "repair or remove the file, or leave out --strict-data to skip unreadable images",
-            )
+            raise unreadable_error(ref, reason)
         else:
             _skip(skipped, ref, reason)
 
+    class_names = listing.class_names
     train_counts = np.bincount(np.asarray(splits["train"][1], dtype=np.int64), minlength=len(class_names))
     empty = [class_names[i] for i in np.flatnonzero(train_counts == 0)]
     if empty:
         raise UserError(
-            f"class {empty[0]!r} of {root} has no readable training image", "add images or remove the folder"
+            f"class {empty[0]!r} of {listing.root} has no readable training image",
+            "add images or remove the folder",
         )
     return FolderScan(class_names=class_names, splits=splits, skipped=sorted(skipped))
+
+
+def scan_tree(root: str | Path, channels: int, workers: int = 1, strict: bool = False) -> FolderScan:
+    """List, validate and label the images of a folder or zip tree (see the module docstring).
+
+    Every image file is opened, fully decoded and converted to ``channels`` once. Unreadable ones
+    are left out and reported in :attr:`FolderScan.skipped`, or with ``strict`` the first one (in
+    path order) raises :class:`UserError`. Files without an image extension are always reported
+    and left out; hidden files and ``__MACOSX`` folders are ignored silently. (Training decodes
+    and validates in one pass instead: :mod:`ignite_cv.data.folder_cache`.)
+
+    Raises:
+        UserError: as :func:`list_tree` and :func:`finish_scan`.
+    """
+    listing = list_tree(root)
+    reasons = _run_checks([ref for _, _, ref in listing.candidates], channels, workers)
+    return finish_scan(listing, reasons, strict)

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ignite_cv.data.folder import UnreadableImage, decode_image, display_ref, quote_name
+from ignite_cv.data.folder import UnreadableImage, decode_image, display_name
 from ignite_cv.data.splits import Split
 from ignite_cv.utils.errors import UserError
 
@@ -278,8 +278,7 @@ class FileImageDataset(Dataset):
             image = decode_image(ref, self.channels, self.size, self.center_crop)
         except UnreadableImage as err:
             raise ImageReadError(
-                f"cannot read image {quote_name(display_ref(ref))} ({err}) although it passed the scan "
-                "before training",
+                f"cannot read image {display_name(ref)} ({err}) although it passed the scan before training",
                 "restore or remove the file, then resume the run (--resume RUN_DIR)",
             ) from None
         return image, self.labels[index]

@@ -43,7 +43,9 @@ class DataOptions:
     )
     workers: int = option(
         2,
-        "DataLoader worker processes that decode/resize image files, and threads of the image-folder scan",
+        "image folders: 0 decodes in the main process; otherwise the one decode pass uses every core "
+        "and this many DataLoader workers decode files that stay on disk (a folder too large for "
+        "memory with no cache)",
         minimum=0,
     )
     data_on_device: str = option(
@@ -60,6 +62,13 @@ class DataOptions:
         "also train on the validation split (a final refit of chosen settings); validation metrics then "
         "describe training data, so the test split is the only honest score",
     )
+    cache_dir: str = option(
+        "",
+        "folder of the decoded-image cache of image folders ('' = <output-dir>/.data-cache; tools "
+        "without --output-dir cache nothing unless given one); a second run on unchanged files "
+        "decodes nothing",
+    )
+    no_cache: bool = option(False, "decode image folders without reading or writing the decoded-image cache")
 
 
 SAMPLERS = ("none", "balanced")

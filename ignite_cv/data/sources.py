@@ -1,8 +1,10 @@
 """Data sources: a data set name and root become a :class:`DataBundle` of train/val/test splits.
 
 Array sources (digits, MNIST, Fashion-MNIST, CIFAR, npz) load every image into one uint8 tensor
-``(N, C, H, W)``; ``--image-size`` and ``--channels`` are applied once, here. Image folders yield
-file splits that are validated here and decoded later (see :mod:`ignite_cv.data.folder`).
+``(N, C, H, W)``; ``--image-size`` and ``--channels`` are applied once, here. Image folders are
+decoded here, once, in one parallel pass that also finds the unreadable files, and cached on disk
+(:mod:`ignite_cv.data.folder_cache`); their splits hold the decoded tensor and the files. Only a folder
+too large for memory with no cache keeps file splits, decoded in DataLoader workers every epoch.
 
 Splits a source lacks are derived the same way everywhere (:func:`complete_splits`): with no test
 split, a stratified :data:`TEST_FRACTION` of train is held out with the fixed :data:`TEST_SEED`,
@@ -27,7 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ignite_cv.data.folder import scan_tree
+from ignite_cv.data.decode_cache import DecodeSettings
+from ignite_cv.data.folder import finish_scan, list_tree
+from ignite_cv.data.folder_cache import decode_folder, decode_processes, resolve_cache_dir, split_pixels
 from ignite_cv.data.idx import read_idx
 from ignite_cv.data.options import DATASETS
 from ignite_cv.data.split import stratified_split
@@ -241,13 +245,35 @@ def _online(urls: list[str], timeout: float = 3.0) -> bool:
 # digits
 
 
-def _load_digits(options: Any, seed: int) -> DataBundle:
-    """scikit-learn's bundled 8×8 digits (1797 images), values 0..16 scaled to 0..255."""
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits as (images float 0..16 of shape (1797, 8, 8), int64 labels).
+
+    Read straight from the CSV that ``sklearn.datasets.load_digits`` reads (the same numbers), without
+    importing scikit-learn: its import (SciPy, pandas) is about 1 s of every run's start-up. Falls back
+    to ``load_digits`` where the file is not where scikit-learn keeps it.
+    """
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt") as handle:
+                data = np.loadtxt(handle, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    train = Split(labels=torch.from_numpy(digits.target.astype(np.int64)), images=torch.from_numpy(images))
+    return digits.images, digits.target.astype(np.int64)
+
+
+def _load_digits(options: Any, seed: int) -> DataBundle:
+    """scikit-learn's bundled 8×8 digits (1797 images), values 0..16 scaled to 0..255."""
+    values, target = _digits_arrays()
+    images = np.rint(values * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    train = Split(labels=torch.from_numpy(target), images=torch.from_numpy(images))
     names = [str(i) for i in range(10)]
     return _array_bundle("digits", train, None, None, names, options, seed, "digits")
 
@@ -507,11 +533,25 @@ def _npz_classes(splits: dict[str, Split | None], path: Path) -> int:
 
 
 def _load_folder(options: Any, seed: int) -> DataBundle:
-    """A folder or zip of class sub-folders, optionally under train/val/test (see ``folder.py``)."""
+    """A folder or zip of class sub-folders, optionally under train/val/test (see ``folder.py``),
+    decoded once (from the cache when it is valid, see ``folder_cache.py``)."""
+    from ignite_cv.utils.distributed import say
+
     root = _need_root(options, "a folder (or .zip) of class sub-folders, optionally under train/ val/ test/")
     channels = options.channels or FOLDER_CHANNELS
     size = options.image_size or FOLDER_IMAGE_SIZE
-    scan = scan_tree(root, channels, workers=max(1, options.workers), strict=options.strict_data)
+    listing = list_tree(root)
+    cache_dir = resolve_cache_dir(options)
+    decoded = decode_folder(
+        listing,
+        DecodeSettings(channels, (size, size), bool(options.center_crop)),
+        cache_dir=cache_dir,
+        processes=decode_processes(options.workers),
+        strict=options.strict_data,
+        say=say,
+        show_progress=_rank() == 0,
+    )
+    scan = finish_scan(listing, decoded.reasons, options.strict_data)
     parts = {
         name: Split(labels=torch.tensor(labels, dtype=torch.int64), files=refs)
         for name, (refs, labels) in scan.splits.items()
@@ -519,6 +559,16 @@ def _load_folder(options: Any, seed: int) -> DataBundle:
     train, val, test = complete_splits(
         parts["train"], parts.get("val"), parts.get("test"), options.val_fraction, seed, str(root)
     )
+    if decoded.images is not None:
+        readable = (ref for (_, _, ref), why in zip(listing.candidates, decoded.reasons) if why is None)
+        row_of = {ref: row for row, ref in enumerate(readable)}
+        splits = (train, val, test)
+        rows = [np.fromiter((row_of[ref] for ref in s.files), np.int64, count=len(s)) for s in splits]
+        pixels = split_pixels(decoded, rows, cache_dir)
+        train, val, test = (
+            s if images is None else Split(labels=s.labels, images=torch.from_numpy(images), files=s.files)
+            for s, images in zip(splits, pixels)
+        )
     name = root.name[: -len(".zip")] if root.name.lower().endswith(".zip") else root.name
     return DataBundle(
         name=name or "folder",
@@ -530,6 +580,12 @@ def _load_folder(options: Any, seed: int) -> DataBundle:
         image_size=(size, size),
         skipped=scan.skipped,
     )
+
+
+def _rank() -> int:
+    import ignite.distributed as idist
+
+    return idist.get_rank()
 
 
 _SOURCES: dict[str, Callable[[Any, int], DataBundle]] = {

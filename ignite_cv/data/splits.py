@@ -4,6 +4,8 @@ A source (``ignite_cv.data.sources``) turns a data set name and root into a :cla
 of three :class:`Split` objects. A split holds its images either in memory, as one uint8
 tensor ``(N, C, H, W)``, or as a list of image files decoded on demand (in DataLoader workers) to
 uint8 ``(C, H, W)`` at the bundle's fixed size. Labels are always an int64 tensor ``(N,)``.
+An image folder's splits carry both: the decoded tensor (possibly memory-mapped from the decode
+cache, see ``ignite_cv.data.folder_cache``) and the files it was decoded from, row for row.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import torch
 class Split:
     """One split of a data set.
 
-    Exactly one of ``images`` (uint8, ``(N, C, H, W)``) and ``files`` (paths of image files, or
-    ``zip://ARCHIVE::MEMBER`` references read in place) is set.
+    At least one of ``images`` (uint8, ``(N, C, H, W)``) and ``files`` (paths of image files, or
+    ``zip://ARCHIVE::MEMBER`` references read in place) is set. With both, ``images[i]`` is ``files[i]``
+    decoded at the bundle's size; the split is then :attr:`in_memory` (``images`` is what loaders
+    read; a memory-mapped tensor is read from disk page by page) and ``files`` says where each
+    image came from.
     """
 
     labels: torch.Tensor
@@ -27,8 +32,8 @@ class Split:
     files: list[str] | None = None
 
     def __post_init__(self) -> None:
-        if (self.images is None) == (self.files is None):
-            raise ValueError("a Split holds exactly one of `images` and `files`")
+        if self.images is None and self.files is None:
+            raise ValueError("a Split holds `images`, `files` or both")
         if self.labels.dtype != torch.int64 or self.labels.ndim != 1:
             raise ValueError(
                 f"labels must be int64 of shape (N,), got {self.labels.dtype} {tuple(self.labels.shape)}"
@@ -39,7 +44,7 @@ class Split:
                 raise ValueError(f"images must be uint8 of shape (N, C, H, W), got {got}")
             if len(self.images) != len(self.labels):
                 raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-        elif len(self.files) != len(self.labels):
+        if self.files is not None and len(self.files) != len(self.labels):
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
 
     def __len__(self) -> int:
@@ -50,10 +55,10 @@ class Split:
         return self.images is not None
 
     def subset(self, indices: torch.Tensor) -> Split:
-        """The samples at ``indices`` (int64), in that order."""
-        if self.images is not None:
-            return Split(labels=self.labels[indices], images=self.images[indices])
-        return Split(labels=self.labels[indices], files=[self.files[i] for i in indices.tolist()])
+        """The samples at ``indices`` (int64), in that order (images are copied)."""
+        images = self.images[indices] if self.images is not None else None
+        files = [self.files[i] for i in indices.tolist()] if self.files is not None else None
+        return Split(labels=self.labels[indices], images=images, files=files)
 
 
 @dataclass

@@ -22,7 +22,6 @@ because they are pretrained too: ``--unfreeze 1`` trains fc7, ``--unfreeze 3`` f
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from ignite_cv.models.heads import make_head
@@ -113,6 +112,8 @@ def alexnet(
             f"got {height}×{width}",
             "use alexnet_small or --image-size 224",
         )
+    import torchvision  # on first use: 0.5-0.8 s (it loads torch._dynamo) that other models skip
+
     base = torchvision.models.alexnet(weights=None)
     _adapt_first_conv(base.features, in_channels)
     classifier = base.classifier[:6]  # fc6 and fc7 with their Dropout/ReLU; the 1000-way layer goes

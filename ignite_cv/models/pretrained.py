@@ -34,7 +34,6 @@ from typing import Any
 import safetensors
 import safetensors.torch
 import torch
-import torchvision
 from torch import nn
 
 from ignite_cv.utils.checksum import verify_checksum
@@ -58,6 +57,8 @@ def _weights_enum(arch: str) -> Any:
             f"use one of {', '.join(IMAGENET_ARCHS)} (alexnet needs --image-size 63 or more), "
             "or pass --weights FILE or --weights none",
         )
+    import torchvision
+
     return torchvision.models.get_model_weights(arch)
 
 

@@ -15,7 +15,6 @@ Blocks, from input to output (see :mod:`ignite_cv.models.freezing`): ``stem`` (`
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from ignite_cv.models.heads import make_head
@@ -35,6 +34,8 @@ class ResNetClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.arch_name = arch
+        import torchvision  # on first use: 0.5-0.8 s (it loads torch._dynamo) that other models skip
+
         base = getattr(torchvision.models, arch)(weights=None)
         if in_channels != 3:
             conv = base.conv1

@@ -67,6 +67,9 @@ RESUME_MAY_CHANGE = frozenset(
         "profile",
         "profile_warmup_steps",
         "profile_trace_steps",
+        "cache_dir",
+        "no_cache",
+        "live_curves",
         "epochs",
     }
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -119,7 +121,13 @@ def file_bundle(tmp_path):
     make_class_tree(tmp_path / "tree", {"a": 12, "b": 9})
     archive = zip_tree(tmp_path / "tree", tmp_path / "tree.zip")
     options = make_options(dataset="folder", data_root=str(archive), image_size=6, val_fraction=0.2)
-    return load_data(options, seed=0)
+    bundle = load_data(options, seed=0)  # decoded once; the loaders here start from the files alone
+    files_only = {name: Split(labels=s.labels, files=s.files) for name, s in _splits(bundle).items()}
+    return dataclasses.replace(bundle, **files_only)
+
+
+def _splits(bundle) -> dict[str, Split]:
+    return {"train": bundle.train, "val": bundle.val, "test": bundle.test}
 
 
 def test_file_loader_matches_materialized_split_with_balanced_draws_too(file_bundle):

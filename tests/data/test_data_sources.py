@@ -44,6 +44,17 @@ def test_digits_bundle():
     assert set(torch.unique(bundle.train.images).tolist()) <= allowed
 
 
+def test_digits_read_without_sklearn_equal_load_digits():
+    from sklearn.datasets import load_digits
+
+    from ignite_cv.data.sources import _digits_arrays
+
+    images, target = _digits_arrays()
+    digits = load_digits()
+    assert images.dtype == digits.images.dtype and np.array_equal(images, digits.images)
+    assert target.dtype == np.int64 and np.array_equal(target, digits.target)
+
+
 def test_digits_test_split_is_fixed_and_val_follows_the_seed():
     a = load_data(make_options(dataset="digits"), seed=0)
     b = load_data(make_options(dataset="digits"), seed=1)

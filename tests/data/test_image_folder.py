@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ignite_cv.data.folder import decode_image, display_ref, scan_tree
+from ignite_cv.data.folder import decode_image, display_name, display_ref, scan_tree
 from ignite_cv.data.sources import load_data
 from ignite_cv.utils.errors import UserError
 from tests.conftest import shared_path
@@ -37,7 +37,8 @@ def test_bare_class_folders(tmp_path):
     assert _counts(bundle.test, 3) == [4, 2, 3]  # fixed stratified 20 %
     assert _counts(bundle.val, 3) == [2, 1, 1]  # val_fraction 0.1 of the rest, >= 1 per class
     assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 45
-    assert not bundle.train.in_memory and all(Path(f).is_absolute() for f in bundle.train.files)
+    assert all(Path(f).is_absolute() for f in bundle.train.files)
+    assert bundle.train.in_memory and tuple(bundle.train.images.shape) == (len(bundle.train), 3, 16, 16)
     other_seed = _load(tmp_path, seed=7, image_size=16)
     assert other_seed.test.files == bundle.test.files and other_seed.val.files != bundle.val.files
 
@@ -253,11 +254,18 @@ def test_an_empty_class_folder_is_named_not_taken_for_a_single_class(tmp_path):
         scan_tree(tmp_path / "split", 3)
 
 
-def test_a_file_name_with_a_line_break_is_listed_quoted_on_one_line(tmp_path):
-    from tests.data.data_helpers import make_class_tree
-
-    make_class_tree(tmp_path, {"a": 3, "b": 3})
-    (tmp_path / "a" / "bad\nname.png").write_bytes(b"not an image")
-    scan = scan_tree(tmp_path, 3)
-    (line,) = scan.skipped
-    assert "\n" not in line and line.startswith('"') and "bad\\nname.png" in line
+def test_a_name_with_a_newline_is_listed_escaped(tmp_path):
+    root = tmp_path / "tree"
+    make_class_tree(root, {"a": 3, "b": 3})
+    (root / "a" / "bad\nname.jpg").write_bytes(b"not a jpeg")
+    write_image(root / "b" / "fine\tname.png", value=5)
+    bundle = load_data(
+        make_options(dataset="folder", data_root=str(root), image_size=8, no_cache=True), seed=0
+    )
+    shown = '"' + str(root / "a") + '/bad\\nname.jpg"'
+    assert bundle.skipped == [f"{shown}: not a readable image (unknown or damaged format)"]
+    assert sum(len(s) for s in (bundle.train, bundle.val, bundle.test)) == 7
+    assert display_name("/x/a b/ü.png") == "/x/a b/ü.png"
+    assert display_name("/x/tab\there.png") == '"/x/tab\\there.png"'
+    assert display_name('"quoted".png') == '"\\"quoted\\".png"'
+    assert display_name("zip:///a.zip::x\ry.png") == '"/a.zip::x\\ry.png"'
