@@ -75,7 +75,7 @@ def _transfer_config(**overrides):
 def test_find_lr_puts_back_the_freezing_rng_and_augmentation_and_writes_its_files(tmp_path):
     config = _transfer_config(lr_find_iterations=20)  # 10 steps leave some initial weights without a U
     task = ClassificationTask(3)
-    torch.manual_seed(0)  # the model's initial weights, whatever ran before (the curve's shape depends on them)
+    torch.manual_seed(0)  # the initial weights, whatever ran before (the curve depends on them)
     model = build_model("alexnet_small", 1, (8, 8), task.num_outputs)
     augmentation = build_augmentation(config, 1, (8, 8))
     pipeline = BatchPipeline(nn.Identity(), augmentation)
