@@ -1,7 +1,9 @@
 """A warning when the model has collapsed onto one class: every validation prediction the same class.
 
 Accuracy then equals that class's share of the validation split (the majority share, when it is the
-majority) and macro F1 sits at its floor, which a loss curve does not make obvious. After
+majority) and macro F1 sits at its floor, which a loss curve does not make obvious. A validation whose
+ROC-AUC is at least :data:`RANKING_AUC` is not counted: its scores rank the classes, only the decision
+is not settled yet (common in a from-scratch run's first epochs). After
 ``epochs`` consecutive validations like that, one line says so, with the likely causes and the flags to
 try; it is said once per run. Read from the validation confusion matrix already on the evaluator (one
 small host copy per epoch).
@@ -16,6 +18,10 @@ from ignite.engine import Engine, Events
 
 #: Consecutive collapsed validations before the warning, at least.
 COLLAPSE_EPOCHS = 3
+#: A validation ROC-AUC from which the scores still rank the classes: predictions that all fall into
+#: one class are then a threshold (or batch-norm statistics) not yet settled, not a model that learned
+#: nothing. Constant scores have a ROC-AUC of 0.5.
+RANKING_AUC = 0.6
 
 
 def collapse_epochs(planned_epochs: int) -> int:
@@ -61,7 +67,9 @@ class CollapseWarning:
             return
         predicted = matrix.detach().to("cpu", torch.float64).sum(dim=0)
         classes = torch.nonzero(predicted).flatten().tolist()
-        if len(classes) != 1:
+        auc = evaluator.state.metrics.get("roc_auc")
+        ranks = auc is not None and float(auc) >= RANKING_AUC  # one class called, but scores that rank
+        if len(classes) != 1 or ranks:
             self.streak = 0
             return
         self.streak += 1

@@ -38,11 +38,13 @@ def _run(subset, tmp_path, *flags):
 
 
 def test_500_images_with_the_defaults_learn_without_collapsing(subset, tmp_path, capsys):
-    summary = _run(subset, tmp_path)
+    """The defaults' settings on 500 images, 8 epochs instead of their 20 to keep the suite short (the
+    full 20 reach ROC-AUC 0.91 on test, see the issue's note)."""
+    summary = _run(subset, tmp_path, "--epochs", "8")
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("defaults for training from scratch")
-    assert summary["data"]["train"] == SUBSET and summary["epochs_run"] == 20
-    assert summary["test"]["roc_auc"] >= 0.85
+    assert summary["data"]["train"] == SUBSET and summary["epochs_run"] == 8
+    assert summary["test"]["roc_auc"] >= 0.8
     assert "collapsed onto one class" not in out
 
 

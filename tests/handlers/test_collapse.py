@@ -60,3 +60,15 @@ def test_the_wait_is_a_quarter_of_the_planned_epochs_and_at_least_three():
     from ignite_cv.handlers.collapse import collapse_epochs
 
     assert [collapse_epochs(n) for n in (1, 5, 12, 20, 90)] == [3, 3, 3, 5, 22]
+
+
+def test_one_class_called_with_scores_that_rank_is_not_a_collapse():
+    said: list[str] = []
+    evaluator = Engine(lambda e, b: None)
+    warning = CollapseWarning(["normal", "pneumonia"], said.append, lambda: 1, epochs=3)
+    warning.attach(evaluator)
+    for auc in (0.89, 0.93, 0.95, 0.55, 0.52, 0.50):  # a settling threshold, then constant scores
+        evaluator.state.metrics = {"confusion_matrix": torch.tensor(ALL_PNEUMONIA), "roc_auc": auc}
+        evaluator._fire_event(Events.COMPLETED)
+        assert len(said) == (1 if auc == 0.50 else 0)
+    assert warning.streak == 3
