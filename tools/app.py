@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 # tools/ holds profile.py, which would shadow the standard library's ``profile`` (cProfile imports it).
 _TOOLS = Path(__file__).resolve().parent
@@ -22,15 +21,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(message, f"see {self.prog} --help")
+from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0], prog="tools/app.py")
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], prog="tools/app.py")
     parser.add_argument("model", help="an ignite_cv .safetensors checkpoint")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")

@@ -18,23 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 # tools/ holds profile.py, which would shadow the standard library's ``profile`` (cProfile imports it).
 _TOOLS = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
-from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(message, f"see {self.prog} --help")
+from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
+from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="compare.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_OR_STUDY", help="run folders and/or study folders")

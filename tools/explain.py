@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 # tools/ holds profile.py, which would shadow the standard library's ``profile`` (cProfile imports it).
 _TOOLS = Path(__file__).resolve().parent
@@ -26,11 +25,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(message, f"see {self.prog} --help")
+from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ignite_cv.explain.cam import METHODS
     from ignite_cv.explain.inputs import SPLITS
 
-    parser = _Parser(description=__doc__.splitlines()[0], prog="tools/explain.py")
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], prog="tools/explain.py")
     parser.add_argument("checkpoint", help="an ignite_cv .safetensors checkpoint (only read)")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or zips")
     parser.add_argument("--method", default="gradcam", choices=METHODS, help="CAM method (default: gradcam)")

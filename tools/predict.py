@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 # tools/ holds profile.py, which would shadow the standard library's ``profile`` (cProfile imports it).
 _TOOLS = Path(__file__).resolve().parent
@@ -27,14 +26,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
+from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
 
 #: Skipped files printed on the console (all of them are in the CSV).
 SHOW_SKIPPED = 20
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(message, f"see {self.prog} --help")
 
 
 def default_workers() -> int:
@@ -42,7 +37,7 @@ def default_workers() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0], prog="tools/predict.py")
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0], prog="tools/predict.py")
     parser.add_argument(
         "model",
         help="an ignite_cv .safetensors checkpoint, or an ensemble manifest .json (tools/ensemble.py)",

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from ignite_cv.models import build_model
 from ignite_cv.profile.model import count_macs_params
 from ignite_cv.prune.core import (
     INFO_KEY,
@@ -21,44 +20,19 @@ from ignite_cv.prune.core import (
 )
 from ignite_cv.prune.history import HISTORY_KEY
 from ignite_cv.utils.errors import UserError
-from ignite_cv.weights import ModelCard, load_model
+from ignite_cv.weights import load_model
+from tests.prune.prune_models import conv_linear_widths, model_and_card
 
 REPO = Path(__file__).resolve().parents[2]
-
-#: Small but real configurations of the four architecture families.
-ARCHS = {
-    "mlp": ({"hidden_sizes": [64, 32]}, 1, 8),
-    "tinyvgg": ({"hidden_units": 8}, 1, 8),
-    "alexnet_small": ({}, 3, 16),
-    "resnet18": ({}, 3, 16),
-}
-
-
-def _model_and_card(arch: str, seed: int = 0) -> tuple[nn.Module, ModelCard]:
-    args, channels, size = ARCHS[arch]
-    torch.manual_seed(seed)
-    model = build_model(arch, channels, (size, size), 4, **args).eval()
-    card = ModelCard(arch, args, ["a", "b", "c", "d"], channels, [size, size], 4, {"kind": "none"})
-    return model, card
-
-
-def _conv_linear_widths(model: nn.Module) -> dict[str, tuple[int, int]]:
-    out = {}
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
-            out[name] = (m.in_channels, m.out_channels)
-        elif isinstance(m, nn.Linear):
-            out[name] = (m.in_features, m.out_features)
-    return out
 
 
 @pytest.mark.parametrize("arch", ["mlp", "tinyvgg", "alexnet_small"])  # ResNet-18: the fresh-process test
 def test_prune_half_the_channels_then_save_and_reload(arch, tmp_path):
-    model, card = _model_and_card(arch)
+    model, card = model_and_card(arch)
     example = example_input_for(card)
-    before = _conv_linear_widths(model)
+    before = conv_linear_widths(model)
     result = prune(model, example, ratio=0.5)
-    after = _conv_linear_widths(model)
+    after = conv_linear_widths(model)
     head = classifier_layers(model, example)[0]
     head_name = next(n for n, m in model.named_modules() if m is head)
     # The classifier keeps its outputs; hidden layers lose about half their output channels.
@@ -80,23 +54,23 @@ def test_prune_half_the_channels_then_save_and_reload(arch, tmp_path):
 
 
 def test_target_macs_and_speedup_reach_the_target_with_the_smallest_ratio():
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     example = example_input_for(card)
     macs = count_macs_params(model, example)[0]
     by_speedup = prune(model, example, speedup=2.0)
     assert by_speedup.macs_after <= macs / 2 and by_speedup.mac_reduction >= 2.0
     # One channel per layer fewer removed (8 channels: 1/8 of the ratio) would not have reached the target.
-    fresh, _ = _model_and_card("tinyvgg")
+    fresh, _ = model_and_card("tinyvgg")
     smaller = prune(fresh, example, ratio=by_speedup.ratio - 1 / 8)
     assert smaller.macs_after > macs / 2
 
-    fresh, _ = _model_and_card("tinyvgg")
+    fresh, _ = model_and_card("tinyvgg")
     by_target = prune(fresh, example, target_macs=macs * 0.6, global_pruning=True)
     assert by_target.macs_after <= macs * 0.6 and by_target.global_pruning
 
 
 def test_frozen_parameters_are_traced_and_stay_frozen(tmp_path):
-    model, card = _model_and_card("resnet18")
+    model, card = model_and_card("resnet18")
     frozen = [model.conv1, model.bn1, model.layer1]
     for module in frozen:
         for p in module.parameters():
@@ -119,7 +93,7 @@ def test_frozen_parameters_are_traced_and_stay_frozen(tmp_path):
 
 
 def test_taylor_and_bn_scale_importances_and_iterative_steps():
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 4, (16,))
     calls = []
 
@@ -132,13 +106,13 @@ def test_taylor_and_bn_scale_importances_and_iterative_steps():
     )
     assert taylor.iterative_steps == 2 and len(calls) == 2  # gradients recomputed before each step
     assert model.block1[0].out_channels == 4
-    model, _ = _model_and_card("tinyvgg")
+    model, _ = model_and_card("tinyvgg")
     bn = prune(model, example_input_for(card), importance="bn-scale", ratio=0.25)
     assert bn.macs_after < bn.macs_before
 
 
 def test_a_pruned_model_can_be_pruned_again_and_reloads(tmp_path):
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     example = example_input_for(card)
     first = prune(model, example, ratio=0.25)
     card = pruned_card(card, first)
@@ -152,7 +126,7 @@ def test_a_pruned_model_can_be_pruned_again_and_reloads(tmp_path):
 
 
 def test_ratio_outside_the_open_unit_interval_is_refused():
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     for bad in (0.0, 1.0, 1.5, -0.2):
         with pytest.raises(UserError, match=r"outside \(0, 1\)"):
             prune(model, example_input_for(card), ratio=bad)
@@ -165,7 +139,7 @@ def test_ratio_outside_the_open_unit_interval_is_refused():
 
 
 def test_removing_every_channel_of_a_layer_is_refused_and_the_model_is_untouched():
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(UserError, match="would remove every channel of block1.0"):
         prune(model, example_input_for(card), ratio=0.95)  # 8 channels × 0.05 → none left
@@ -175,7 +149,7 @@ def test_removing_every_channel_of_a_layer_is_refused_and_the_model_is_untouched
 
 
 def test_importance_needs_what_it_ranks_by():
-    model, card = _model_and_card("alexnet_small")
+    model, card = model_and_card("alexnet_small")
     with pytest.raises(UserError, match="bn-scale needs BatchNorm"):
         prune(model, example_input_for(card), importance="bn-scale", ratio=0.5)
     with pytest.raises(UserError, match="taylor needs batches"):

@@ -10,45 +10,18 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-from ignite_cv.models import build_model
 from ignite_cv.prune.core import example_input_for, prune, save_pruned
 from ignite_cv.prune.history import HISTORY_KEY, apply_pruning_history
 from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import ModelCard, load_model, save_model
+from tests.prune.prune_models import model_and_card
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Small but real configurations of the four architecture families.
-ARCHS = {
-    "mlp": ({"hidden_sizes": [64, 32]}, 1, 8),
-    "tinyvgg": ({"hidden_units": 8}, 1, 8),
-    "alexnet_small": ({}, 3, 16),
-    "resnet18": ({}, 3, 16),
-}
-
-
-def _model_and_card(arch: str, seed: int = 0) -> tuple[nn.Module, ModelCard]:
-    args, channels, size = ARCHS[arch]
-    torch.manual_seed(seed)
-    model = build_model(arch, channels, (size, size), 4, **args).eval()
-    card = ModelCard(arch, args, ["a", "b", "c", "d"], channels, [size, size], 4, {"kind": "none"})
-    return model, card
-
-
-def _conv_linear_widths(model: nn.Module) -> dict[str, tuple[int, int]]:
-    out = {}
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
-            out[name] = (m.in_channels, m.out_channels)
-        elif isinstance(m, nn.Linear):
-            out[name] = (m.in_features, m.out_features)
-    return out
-
 
 def test_resnet18_at_ratio_half_reloads_in_a_fresh_process(tmp_path):
-    model, card = _model_and_card("resnet18")
+    model, card = model_and_card("resnet18")
     result = prune(model, example_input_for(card), ratio=0.5)
     model.eval()
     x = torch.randn(4, 3, 16, 16)
@@ -78,7 +51,7 @@ def test_resnet18_at_ratio_half_reloads_in_a_fresh_process(tmp_path):
 
 
 def test_an_edited_history_is_refused_with_a_one_line_error(tmp_path):
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     with pytest.raises(UserError, match="does not fit"):
         apply_pruning_history(model, [["block9.0", True, [0, 1]]], example_input_for(card))
     # A card carrying a history for another architecture fails the same way when loaded.

@@ -7,37 +7,11 @@ import torch
 from torch import nn
 
 from ignite_cv.config import TrainConfig
-from ignite_cv.models import build_model
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask
-from ignite_cv.weights import ModelCard, load_model
-
-#: Small but real configurations of the four architecture families.
-ARCHS = {
-    "mlp": ({"hidden_sizes": [64, 32]}, 1, 8),
-    "tinyvgg": ({"hidden_units": 8}, 1, 8),
-    "alexnet_small": ({}, 3, 16),
-    "resnet18": ({}, 3, 16),
-}
-
-
-def _model_and_card(arch: str, seed: int = 0) -> tuple[nn.Module, ModelCard]:
-    args, channels, size = ARCHS[arch]
-    torch.manual_seed(seed)
-    model = build_model(arch, channels, (size, size), 4, **args).eval()
-    card = ModelCard(arch, args, ["a", "b", "c", "d"], channels, [size, size], 4, {"kind": "none"})
-    return model, card
-
-
-def _conv_linear_widths(model: nn.Module) -> dict[str, tuple[int, int]]:
-    out = {}
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
-            out[name] = (m.in_channels, m.out_channels)
-        elif isinstance(m, nn.Linear):
-            out[name] = (m.in_features, m.out_features)
-    return out
+from ignite_cv.weights import load_model
+from tests.prune.prune_models import conv_linear_widths, model_and_card
 
 
 def _tiny_bundle():
@@ -55,10 +29,10 @@ def _tiny_bundle():
 
 
 def test_prune_after_training_prunes_a_copy_into_the_run_folder(tmp_path):
-    model, card = _model_and_card("tinyvgg")
+    model, card = model_and_card("tinyvgg")
     for p in model.block1.parameters():
         p.requires_grad_(False)
-    widths = _conv_linear_widths(model)
+    widths = conv_linear_widths(model)
     config = TrainConfig(
         lr=1e-2, batch_size=32, workers=0, prune_after=0.5, prune_finetune_epochs=1, prune_importance="taylor"
     )
@@ -74,7 +48,7 @@ def test_prune_after_training_prunes_a_copy_into_the_run_folder(tmp_path):
         config,
         say=None,
     )
-    assert _conv_linear_widths(model) == widths  # the trained model itself is left alone
+    assert conv_linear_widths(model) == widths  # the trained model itself is left alone
     assert summary["pruning"]["importance"] == "taylor" and summary["finetune"]["epochs"] == 1
     assert summary["finetune"]["lr"] == pytest.approx(1e-3)  # --prune-lr 0 → lr / 10
     folder = tmp_path / "pruning"
