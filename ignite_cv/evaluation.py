@@ -210,14 +210,7 @@ def _evaluate_in_process(local_rank: int, path: Path, options: EvaluationOptions
             "use a checkpoint written by ignite_cv",
         )
     split = getattr(data, split_name)
-    if len(split) < world:
-        raise UserError(
-            f"the {split_name} split has {len(split)} samples, fewer than the {world} processes",
-            "evaluate with fewer processes",
-        )
-    loader = make_loader(
-        options, data, split, train=False, device=device, batch_size=max(1, options.batch_size // world)
-    )
+    loader = split_loader(options, data, split_name, device, world)
     pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)  # no augmentation
     if rank == 0:
         say(
@@ -398,3 +391,17 @@ def _write_results(
         out["data_class_names"] = list(data.class_names)
     write_json_atomic(folder / METRICS_FILE, out, strict=True)
     return out
+
+
+def split_loader(options, data, split_name: str, device: torch.device, world: int):
+    """This process's evaluation loader over ``split_name`` of ``data``: ``--batch-size`` shared by the
+    ``world`` processes; a split smaller than the world is refused."""
+    split = getattr(data, split_name)
+    if len(split) < world:
+        raise UserError(
+            f"the {split_name} split has {len(split)} samples, fewer than the {world} processes",
+            "evaluate with fewer processes",
+        )
+    return make_loader(
+        options, data, split, train=False, device=device, batch_size=max(1, options.batch_size // world)
+    )

@@ -24,7 +24,6 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 
-from ignite_cv.data.placement import make_loader
 from ignite_cv.engine import StepOptions
 from ignite_cv.ensemble.manifest import (
     check_same_classes,
@@ -41,6 +40,7 @@ from ignite_cv.evaluation import (
     format_result,
     load_matching_data,
     probability_metrics,
+    split_loader,
     split_probabilities,
 )
 from ignite_cv.metrics import scalar_metrics
@@ -136,14 +136,7 @@ def _evaluate_in_process(
         data = datasets[key]
         data_name = data_name or data.name
         split = getattr(data, options.split)
-        if len(split) < world:
-            raise UserError(
-                f"the {options.split} split has {len(split)} samples, fewer than the {world} processes",
-                "evaluate with fewer processes",
-            )
-        loader = make_loader(
-            options, data, split, train=False, device=device, batch_size=max(1, options.batch_size // world)
-        )
+        loader = split_loader(options, data, options.split, device, world)
         pipeline = BatchPipeline(build_normalizer(card.normalization)).to(device)
         if rank == 0:
             say(f"member {index + 1}/{len(members)}: {checkpoint} ({card.arch}, weight {shares[index]:.4g})")
