@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> None:
             runs = ", ".join(f"{n} {times[n][-1]:.1f} s (CPU {cpu[n][-1]:.1f} s)" for n in names)
             print(f"  round {r + 1}: {runs}", flush=True)
 
-        def ratio(plain: str, ours: str) -> float:
-            return statistics.median(p / o for p, o in zip(times[plain], times[ours]))
+        def ratio(table: dict[str, list[float]], plain: str, ours: str) -> float:
+            return statistics.median(p / o for p, o in zip(table[plain], table[ours]))
 
         print(
             f"\nwall seconds (median of {args.repeats}) and ratio plain / ignite_cv (> 1: ignite_cv faster)"

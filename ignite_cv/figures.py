@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,7 +26,6 @@ from ignite_cv.utils.atomic import atomic_open
 __all__ = [
     "confusion_matrix_figure",
     "figure_rgb",
-    "image_grid_figure",
     "precision_recall_figure",
     "roc_figure",
     "save_figure",
@@ -40,8 +37,6 @@ __all__ = [
 CELL_TEXT_MAX_CLASSES = 20
 #: Tick labels longer than this are shortened with an ellipsis.
 MAX_LABEL_CHARS = 24
-#: Image-grid titles wrap (at spaces) beyond this many characters, about one cell width at 7 pt.
-GRID_TITLE_CHARS = 30
 #: Above this many curves the ROC legend is dropped (the per-class AUCs are in roc.json).
 ROC_LEGEND_MAX_CURVES = 20
 
@@ -186,65 +181,6 @@ def precision_recall_figure(
     ax.set_ylabel("precision (PPV)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    return fig
-
-
-def _to_nchw_uint8(images: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 (0..255), got {array.dtype}")
-    if array.ndim != 4 or array.shape[1] not in (1, 3):
-        raise ValueError(f"images must have shape (N, C, H, W) with C 1 (grey) or 3 (RGB), got {array.shape}")
-    return array
-
-
-def image_grid_figure(
-    images: np.ndarray | torch.Tensor,
-    titles: Sequence[str],
-    title_colors: Sequence[str] | None = None,
-    ncols: int = 8,
-) -> Figure:
-    """A grid of uint8 images ``(N, C, H, W)`` (C = 1 grey or 3 RGB), each with a small title.
-
-    Used for "most confidently wrong" test images and for per-epoch validation samples (titles such as
-    ``"pred / true"``, ``title_colors`` green when right and red when wrong). Pixels are drawn as stored
-    (no per-image contrast stretch), grey with a 0..255 grey colormap. ``N = 0`` gives a figure that says
-    so.
-    """
-    array = _to_nchw_uint8(images)
-    count = array.shape[0]
-    if len(titles) != count:
-        raise ValueError(f"{len(titles)} titles for {count} images")
-    if title_colors is not None and len(title_colors) != count:
-        raise ValueError(f"{len(title_colors)} title colours for {count} images")
-    if ncols < 1:
-        raise ValueError(f"ncols must be >= 1, got {ncols}")
-    if count == 0:
-        return text_figure("no images")
-
-    cols = min(ncols, count)
-    rows = math.ceil(count / cols)
-    height, width = array.shape[2], array.shape[3]
-    cell_w = 1.8
-    # Titles wider than a cell wrap at spaces so neighbours do not overlap.
-    wrapped = [textwrap.fill(str(t), width=GRID_TITLE_CHARS) for t in titles]
-    lines = max(text.count("\n") + 1 for text in wrapped)
-    cell_h = cell_w * height / width + 0.1 + 0.14 * lines
-    fig = _new_figure(cols * cell_w, rows * cell_h)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if index >= count:
-            continue
-        image = array[index]
-        if image.shape[0] == 1:
-            ax.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(np.transpose(image, (1, 2, 0)), interpolation="nearest")
-        color = title_colors[index] if title_colors is not None else "black"
-        ax.set_title(wrapped[index], fontsize=7, color=color)
     return fig
 
 

@@ -57,18 +57,21 @@ from ignite_cv.binary import DEFAULT_THRESHOLD, metrics_at_threshold, precision_
 from ignite_cv.figures import (
     confusion_matrix_figure,
     figure_rgb,
-    image_grid_figure,
     precision_recall_figure,
     roc_figure,
     save_figure,
     short_label,
-    text_figure,
 )
+from ignite_cv.image_grid import labelled_grid, message_picture, write_png
 from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
 from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
 from ignite_cv.utils.errors import UserError
 
 __all__ = ["BINARY_REPORT_FILES", "REPORT_FILES", "write_test_report"]
+
+#: Cells of ``most_confident_wrong.png``: small images enlarged pixel-exact to 96 px, large ones reduced to
+#: 160 px; titles in 11-pixel DejaVu Sans.
+WRONG_GRID_CELLS = {"min_cell": 96, "max_cell": 160, "font_size": 11}
 
 #: File names :func:`write_test_report` writes (``most_confident_wrong.png`` only when images are given).
 REPORT_FILES = (
@@ -289,10 +292,10 @@ def write_test_report(
     # Most confidently wrong.
     wrong_idx, wrong_conf = _most_confident_wrong(y, p, pred, max_wrong)
     num_wrong = int((pred != y).sum())
-    wrong_fig = None
+    wrong_picture = None
     if images is not None:
         if len(wrong_idx) == 0:
-            wrong_fig = text_figure(
+            wrong_picture = message_picture(
                 f"no wrong predictions to show ({n - num_wrong}/{n} correct)"
                 if num_wrong == 0
                 else "max_wrong is 0: no images requested"
@@ -305,8 +308,10 @@ def write_test_report(
                 f"{short_label(names[pred[i]], 16)} (p={c:.2f}) / {short_label(names[y[i]], 16)}"
                 for i, c in zip(wrong_idx.tolist(), wrong_conf.tolist())
             ]
-            wrong_fig = image_grid_figure(selected, titles, ["red"] * len(titles), ncols=8)
-        save_figure(wrong_fig, out / _WRONG_FILE)
+            wrong_picture = labelled_grid(
+                selected, titles, [False] * len(titles), ncols=8, **WRONG_GRID_CELLS
+            )
+        write_png(out / _WRONG_FILE, wrong_picture)
     else:
         (out / _WRONG_FILE).unlink(missing_ok=True)
 
@@ -331,12 +336,13 @@ def write_test_report(
 
     if tb_writer is not None:
         # The pixels save_figure drew for the PNGs (add_figure would draw each figure again).
-        figures = {"confusion_matrix": cm_fig, "roc": roc_fig, "most_confident_wrong": wrong_fig}
+        pictures = {"confusion_matrix": figure_rgb(cm_fig), "roc": figure_rgb(roc_fig)}
+        if wrong_picture is not None:
+            pictures["most_confident_wrong"] = wrong_picture
         if binary:
-            figures["precision_recall"] = pr_fig
-        for name, fig in figures.items():
-            if fig is not None:
-                tb_writer.add_image(f"{split_name}/{name}", figure_rgb(fig), global_step, dataformats="HWC")
+            pictures["precision_recall"] = figure_rgb(pr_fig)
+        for name, picture in pictures.items():
+            tb_writer.add_image(f"{split_name}/{name}", picture, global_step, dataformats="HWC")
         # Indented lines render as a fixed-width code block in TensorBoard's markdown text tab.
         tb_writer.add_text(
             f"{split_name}/classification_report",

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ignite_cv.figures import (
     CELL_TEXT_MAX_CLASSES,
     confusion_matrix_figure,
-    image_grid_figure,
     roc_figure,
     save_figure,
+    text_figure,
 )
 
 
@@ -79,32 +78,8 @@ def test_roc_figure_empty_and_full(tmp_path):
     assert "undefined" in empty.axes[0].get_title()
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_image_grid_grey_and_rgb(tmp_path, channels):
-    images = torch.randint(0, 256, (5, channels, 12, 16), dtype=torch.uint8)
-    titles = [f"t{i}" for i in range(5)]
-    colors = ["green", "red", "green", "red", "green"]
-    fig = image_grid_figure(images, titles, colors, ncols=3)
-    shown = [ax for ax in fig.axes if ax.images]
-    assert len(shown) == 5 and len(fig.axes) == 6  # 2 rows x 3 columns, last cell blank
-    assert [ax.get_title() for ax in shown] == titles  # short titles are not wrapped
-    assert shown[1].title.get_color() == "red"
-    first = shown[0].images[0].get_array()
-    expected = images[0, 0].numpy() if channels == 1 else images[0].permute(1, 2, 0).numpy()
-    np.testing.assert_array_equal(np.asarray(first), expected)
-    assert open_png(save_figure(fig, tmp_path / "grid.png"))[0] > 100
-
-
-def test_image_grid_rejects_float_and_mismatched_titles():
-    with pytest.raises(ValueError):
-        image_grid_figure(np.zeros((2, 3, 4, 4), dtype=np.float32), ["a", "b"])
-    with pytest.raises(ValueError):
-        image_grid_figure(np.zeros((2, 3, 4, 4), dtype=np.uint8), ["a"])
-    assert image_grid_figure(np.zeros((0, 1, 4, 4), dtype=np.uint8), []).texts
-
-
 def test_save_figure_atomic(tmp_path, monkeypatch):
-    fig = image_grid_figure(np.zeros((1, 1, 4, 4), dtype=np.uint8), ["x"])
+    fig = text_figure("x")
     target = tmp_path / "sub" / "fig.png"
     target.parent.mkdir()
     target.write_bytes(b"old")
@@ -121,13 +96,6 @@ def test_save_figure_atomic(tmp_path, monkeypatch):
     save_figure(fig, target)
     width, height = fig.get_size_inches() * 100  # save_figure's default dpi
     assert open_png(target) == (round(width), round(height))
-
-
-def test_image_grid_wraps_long_titles():
-    title = "a_rather_long_name (p=0.97) / another_long_name"
-    fig = image_grid_figure(np.zeros((1, 3, 4, 4), dtype=np.uint8), [title])
-    shown = fig.axes[0].get_title()
-    assert "\n" in shown and shown.replace("\n", " ") == title
 
 
 def test_figure_rgb_is_the_saved_png_or_a_fresh_rendering(tmp_path):

@@ -144,17 +144,17 @@ def test_most_confident_wrong_order_and_titles(tmp_path, monkeypatch):
     )
     images = np.arange(5, dtype=np.uint8).reshape(5, 1, 1, 1).repeat(4, axis=2).repeat(4, axis=3)
     seen = {}
-    real = report_module.image_grid_figure
+    real = report_module.labelled_grid
 
-    def spy(selected, titles, colors, ncols):
-        seen.update(selected=np.asarray(selected), titles=titles, colors=colors)
-        return real(selected, titles, colors, ncols)
+    def spy(selected, titles, correct, **kwargs):
+        seen.update(selected=np.asarray(selected), titles=titles, correct=correct)
+        return real(selected, titles, correct, **kwargs)
 
-    monkeypatch.setattr(report_module, "image_grid_figure", spy)
+    monkeypatch.setattr(report_module, "labelled_grid", spy)
     write_test_report(tmp_path, y, p, ["a", "b", "c"], images, max_wrong=2)
     assert seen["titles"] == ["a (p=0.95) / b", "b (p=0.70) / a"]
     assert seen["selected"][:, 0, 0, 0].tolist() == [2, 0]
-    assert seen["colors"] == ["red", "red"]
+    assert seen["correct"] == [False, False]  # titles in red
 
 
 def test_all_correct_writes_placeholder(tmp_path):

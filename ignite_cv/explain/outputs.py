@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors.torch import save_file
 
+from ignite_cv.image_grid import write_png
 from ignite_cv.utils.atomic import atomic_path, write_text_atomic
 from ignite_cv.utils.errors import UserError
 
@@ -61,12 +61,6 @@ def check_output_dir(path: str | Path) -> Path:
             "pass a new folder (results of two runs are never mixed)",
         )
     return path
-
-
-def write_png(path: Path, picture: np.ndarray) -> None:
-    """uint8 ``(H, W, 3)`` as a PNG, atomically."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG", compress_level=1)  # 3x faster than 6, ~1.3x larger
 
 
 class ExplanationFolder:

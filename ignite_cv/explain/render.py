@@ -1,30 +1,38 @@
 """Pictures of class activation maps: heat maps, overlays, titled overlays and grids.
 
-Per-image pictures are drawn with PIL (milliseconds each; a tool may draw thousands), titles in
-matplotlib's bundled DejaVu Sans. Grids are matplotlib figures without pyplot (see :mod:`ignite_cv.figures`),
-for the run report, TensorBoard and the tool's ``grid.png``. Heat maps use the ``jet`` colour map that
-CAM papers use: blue = no support for the class, red = the strongest.
+Everything is drawn with PIL (milliseconds each; a tool may draw thousands), titles in matplotlib's
+bundled DejaVu Sans; grids (the run report, TensorBoard and the tool's ``grid.png``) are
+:func:`ignite_cv.image_grid.labelled_grid` of image/overlay pairs. Heat maps use the ``jet`` colour map
+that CAM papers use: blue = no support for the class, red = the strongest.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from ignite_cv.image_grid import BACKGROUND, fit_text, labelled_grid, truetype_font
 
 COLORMAP = "jet"
 #: Weight of the heat map in an overlay (the image gets 1 - this).
 OVERLAY_ALPHA = 0.45
 #: Titled overlays are enlarged (pixel-exact for the image, bilinear for the map) to at least this side.
 MIN_SIDE = 224
+#: Each half of a grid cell (the image, its overlay) is enlarged to at least this side.
+GRID_SIDE = 112
+#: Pixels between an image and its overlay in a grid cell.
+PAIR_GAP = 4
+#: Pixels between grid cells (wider than the gap inside a pair, so pairs read as pairs).
+CELL_GAP = 14
+#: Grid cells wider than this (large inputs) are reduced to it.
+GRID_MAX_CELL = 2 * 192 + PAIR_GAP
+#: Grid titles, in pixels.
+TITLE_PX = 12
 
 
 def to_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -81,72 +89,59 @@ def enlarged_overlay(
     return overlay(big.transpose(2, 0, 1), smooth)
 
 
-@functools.cache
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        from matplotlib import font_manager
-
-        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
-    except (OSError, ValueError):  # no TrueType font: PIL's bitmap font
-        return ImageFont.load_default()
-
-
 def titled(picture: np.ndarray, title: str) -> np.ndarray:
     """``picture`` (uint8 ``(H, W, 3)``) with ``title`` in a dark strip above it."""
     height, width = picture.shape[:2]
     size = max(10, min(16, width // 18))
-    font = _font(size)
+    font = truetype_font(size)
     strip = size + 8
-    canvas = Image.new("RGB", (width, height + strip), (20, 20, 20))
+    canvas = Image.new("RGB", (width, height + strip), BACKGROUND)
     canvas.paste(Image.fromarray(picture), (0, strip))
     draw = ImageDraw.Draw(canvas)
-    text = title
-    while text and draw.textlength(text, font=font) > width - 8:
-        text = text[:-2] + "…" if len(text) > 2 else ""
-    draw.text((4, 3), text, fill=(240, 240, 240), font=font)
+    draw.text((4, 3), fit_text(draw, title, font, width - 8), fill=(240, 240, 240), font=font)
     return np.asarray(canvas)
 
 
-def cam_grid_figure(
+def cam_pair(image: torch.Tensor | np.ndarray, cam: torch.Tensor | np.ndarray, min_side: int) -> np.ndarray:
+    """The image and its overlay side by side (a 4-pixel gap), each enlarged to ``min_side`` as in
+    :func:`enlarged_overlay`; uint8 ``(3, H, 2W + 4)``."""
+    picture = to_hwc(image)
+    height, width = picture.shape[:2]
+    factor = max(1, math.ceil(min_side / min(height, width)))
+    big = picture.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else picture
+    over = enlarged_overlay(image, cam, min_side)
+    gap = np.full((big.shape[0], PAIR_GAP, 3), BACKGROUND, dtype=np.uint8)
+    return np.concatenate([big, gap, over], axis=1).transpose(2, 0, 1)
+
+
+def cam_grid_picture(
     images: torch.Tensor | np.ndarray,
     maps: torch.Tensor | np.ndarray,
     titles: Sequence[str],
-    title_colors: Sequence[str] | None = None,
+    correct: Sequence[bool] | None = None,
     ncols: int = 4,
-) -> Figure:
-    """A grid of image pairs, the image and its overlay, ``ncols`` pairs per row, each titled.
+    min_side: int = GRID_SIDE,
+) -> np.ndarray:
+    """A grid of cells, each an image beside its overlay with its title below, ``ncols`` cells a row;
+    uint8 ``(H, W, 3)`` (:func:`ignite_cv.image_grid.labelled_grid`: milliseconds, where a matplotlib figure
+    took half a second).
 
-    ``images``: uint8 ``(N, C, H, W)``; ``maps``: ``(N, H, W)`` in [0, 1]; ``titles``: one per image (shown
-    above the overlay; wrapped at about 28 characters).
+    ``images``: uint8 ``(N, C, H, W)``; ``maps``: ``(N, H, W)`` in [0, 1]; ``titles``: one per image;
+    ``correct``: colours the titles green (True) or red (False); None: grey.
     """
     count = len(images)
     if count == 0 or len(maps) != count or len(titles) != count:
         raise ValueError(
             f"need as many maps and titles as images (>= 1), got {count}, {len(maps)}, {len(titles)}"
         )
-    cols = min(ncols, count)
-    rows = math.ceil(count / cols)
-    height, width = images.shape[2], images.shape[3]
-    cell = 1.6
-    fig = Figure(
-        figsize=(2 * cols * cell, rows * (cell * height / width + 0.45)), dpi=100, layout="constrained"
+    pairs = np.stack([cam_pair(images[i], maps[i], min_side) for i in range(count)])
+    return labelled_grid(
+        pairs,
+        titles,
+        correct,
+        ncols=ncols,
+        min_cell=0,
+        max_cell=GRID_MAX_CELL,
+        font_size=TITLE_PX,
+        padding=CELL_GAP,
     )
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, 2 * cols, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for index in range(count):
-        row, col = divmod(index, cols)
-        picture = to_hwc(images[index])
-        axes[row, 2 * col].imshow(picture, interpolation="nearest")
-        axes[row, 2 * col + 1].imshow(overlay(images[index], maps[index]), interpolation="bilinear")
-        color = title_colors[index] if title_colors is not None else "black"
-        axes[row, 2 * col + 1].set_title(textwrap.fill(str(titles[index]), 28), fontsize=7, color=color)
-    return fig
-
-
-def figure_array(fig: Figure) -> np.ndarray:
-    """A figure rendered to uint8 ``(H, W, 3)`` (for ``SummaryWriter.add_image(..., dataformats="HWC")``)."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

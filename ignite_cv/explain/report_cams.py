@@ -25,8 +25,8 @@ from torch import nn
 from ignite_cv.explain.cam import check_method, compute_cams
 from ignite_cv.explain.layers import resolve_target_layer
 from ignite_cv.explain.preprocess import CardInput
-from ignite_cv.explain.render import cam_grid_figure, figure_array
-from ignite_cv.figures import save_figure
+from ignite_cv.explain.render import cam_grid_picture
+from ignite_cv.image_grid import write_png
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
 
@@ -97,9 +97,9 @@ def write_report_cams(
         names = list(card.class_names)
         out = Path(out_dir)
         files = []
-        for file, indices, colour, tag in (
-            (WRONG_FILE, wrong, "red", "test/cams_wrong"),
-            (CORRECT_FILE, correct, "green", "test/cams_correct"),
+        for file, indices, right, tag in (
+            (WRONG_FILE, wrong, False, "test/cams_wrong"),
+            (CORRECT_FILE, correct, True, "test/cams_correct"),
         ):
             if len(indices) == 0:
                 continue
@@ -114,11 +114,11 @@ def write_report_cams(
                 f"{names[int(probs_np[i].argmax())]} p={probs_np[i].max():.2f} / true {names[labels_np[i]]}"
                 for i in indices
             ]
-            fig = cam_grid_figure(chosen, maps, titles, [colour] * len(titles))
-            save_figure(fig, out / file)
+            picture = cam_grid_picture(chosen, maps, titles, [right] * len(titles))
+            write_png(out / file, picture)
             files.append(file)
             if tb_writer is not None:
-                tb_writer.add_image(tag, figure_array(fig), global_step, dataformats="HWC")
+                tb_writer.add_image(tag, picture, global_step, dataformats="HWC")
     except UserError as err:
         return {"skipped": str(err)}
     return {

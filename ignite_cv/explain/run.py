@@ -23,11 +23,11 @@ from ignite_cv.explain.cam import check_method, compute_cams
 from ignite_cv.explain.feature_maps import check_feature_layers, feature_maps, feature_maps_picture
 from ignite_cv.explain.inputs import ImageInputs, ImageItem, collect_dataset, collect_files, short_name
 from ignite_cv.explain.layers import LayerInfo, auto_layer, list_layers, resolve_target_layer
-from ignite_cv.explain.outputs import GRID_FILE, ExplanationFolder, check_output_dir, write_png
+from ignite_cv.explain.outputs import GRID_FILE, ExplanationFolder, check_output_dir
 from ignite_cv.explain.preprocess import CardInput
 from ignite_cv.explain.progress import ImageProgress
-from ignite_cv.explain.render import cam_grid_figure, enlarged_overlay, heat_map, titled, to_hwc
-from ignite_cv.figures import save_figure
+from ignite_cv.explain.render import cam_grid_picture, enlarged_overlay, heat_map, titled, to_hwc
+from ignite_cv.image_grid import write_png
 from ignite_cv.utils.errors import UserError
 from ignite_cv.weights import load_model
 
@@ -227,8 +227,10 @@ def _explain(
             f"none of the {len(inputs.items)} inputs is a readable image ({skipped[-1] if skipped else ''})",
             "pass image files (PNG, JPEG, ...), folders of images or zips",
         )
-    fig = cam_grid_figure(torch.stack(grid_images), torch.stack(grid_maps), grid_titles)
-    save_figure(fig, folder.path / GRID_FILE)
+    write_png(
+        folder.path / GRID_FILE,
+        cam_grid_picture(torch.stack(grid_images), torch.stack(grid_maps), grid_titles),
+    )
     folder.maps(
         torch.stack(maps),
         {

@@ -6,10 +6,12 @@ import numpy as np
 import torch
 
 from ignite_cv.explain.render import (
+    CELL_GAP,
+    GRID_SIDE,
     OVERLAY_ALPHA,
-    cam_grid_figure,
+    PAIR_GAP,
+    cam_grid_picture,
     enlarged_overlay,
-    figure_array,
     heat_map,
     overlay,
     titled,
@@ -48,9 +50,18 @@ def test_small_images_are_enlarged_by_a_whole_factor_and_titled():
 
 def test_a_grid_has_an_image_and_its_overlay_per_cell():
     images = torch.zeros(5, 1, 8, 8, dtype=torch.uint8)
-    fig = cam_grid_figure(images, torch.rand(5, 8, 8), [f"class {i}" for i in range(5)], ncols=2)
-    shown = [ax for ax in fig.axes if ax.images]
-    assert len(fig.axes) == 3 * 4 and len(shown) == 10
-    assert [ax.get_title() for ax in shown if ax.get_title()] == [f"class {i}" for i in range(5)]
-    array = figure_array(fig)
-    assert array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3
+    images[3] = 255  # the fourth image is white
+    maps = torch.zeros(5, 8, 8)
+    grid = cam_grid_picture(images, maps, [f"class {i}" for i in range(5)], [True] * 5, ncols=2)
+    side = GRID_SIDE  # 8 px enlarged 14× to 112 px
+    cell_w = 2 * side + PAIR_GAP
+    assert grid.dtype == np.uint8 and grid.shape[2] == 3
+    assert grid.shape[1] == 2 * cell_w + 3 * CELL_GAP  # two cells a row and three gaps
+    white = (grid == 255).all(axis=2)
+    assert white.sum() == side * side  # the white image once, pixel-exact; its overlay is tinted
+    ys, xs = np.nonzero(white)
+    assert xs.min() == CELL_GAP + cell_w + CELL_GAP  # second column
+    overlay_pixel = grid[ys.min() + 5, xs.min() + side + PAIR_GAP + 5]  # inside the white image's overlay
+    assert (overlay_pixel != 255).any()  # the overlay is tinted, not the image
+    title = grid[ys.max() + 1 : ys.max() + 17, xs.min() : xs.min() + cell_w].astype(int)
+    assert (title[..., 1] - title[..., 0]).max() > 60  # its title, below it, is green (right)
