@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ignite_cv.figures import short_label, text_figure
+from ignite_cv.figures import fixed_margins, short_label, text_figure
 from ignite_cv.studies.runs import RunRecord
 from ignite_cv.studies.table import (
     distinguishing_fields,
@@ -60,8 +60,8 @@ LEGEND_WRAP = 46
 GRID_CELL_TEXT_MAX = 10
 
 
-def _new_figure(width_in: float, height_in: float) -> Figure:
-    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+def _new_figure(width_in: float, height_in: float, layout: str | None = "constrained") -> Figure:
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -76,19 +76,35 @@ def _hue_colors(keys: Sequence[str]) -> dict[str, Any]:
     return {key: cmap(i % cmap.N) for i, key in enumerate(keys)}
 
 
-def _bottom_legend(fig: Figure, handles: Sequence[Any], title: str, ncols: int = 3) -> None:
-    """A legend under the axes (the title stays clear of it): ``ncols`` columns at most, fewer when
-    the longest label would make it wider than the figure (about 4.7 pt per character at 8 pt, plus
-    the handle and padding)."""
-    longest = max((max(len(line) for line in h.get_label().split("\n")) for h in handles), default=1)
-    fit = int(fig.get_figwidth() * 72 // (4.7 * longest + 40))
+def _legend_columns(width_in: float, labels: Sequence[str], ncols: int = 3) -> int:
+    """``ncols`` columns at most, fewer when the longest label would make the legend wider than the
+    figure (about 4.7 pt per character at 8 pt, plus the handle and padding)."""
+    longest = max((max(len(line) for line in label.split("\n")) for label in labels), default=1)
+    return max(1, min(ncols, len(labels), int(width_in * 72 // (4.7 * longest + 40))))
+
+
+def _legend_height(labels: Sequence[str], columns: int) -> float:
+    """Inches a bottom legend of ``labels`` in ``columns`` takes: its title and rows of 8-pt lines."""
+    rows = [labels[i : i + columns] for i in range(0, len(labels), columns)]
+    lines = sum(max(label.count("\n") + 1 for label in row) for row in rows)
+    return 0.42 + lines * 8 * 1.45 / 72
+
+
+def _bottom_legend(
+    fig: Figure, handles: Sequence[Any], title: str, ncols: int = 3, outside: bool = True
+) -> None:
+    """A legend under the axes (the title stays clear of it), :func:`_legend_columns` wide.
+    ``outside``: placed by constrained layout; else at the bottom edge of a figure whose margins leave
+    :func:`_legend_height` for it."""
+    labels = [h.get_label() for h in handles]
     fig.legend(
         handles=list(handles),
-        loc="outside lower center",
-        ncols=max(1, min(ncols, len(handles), fit)),
+        loc="outside lower center" if outside else "lower center",
+        ncols=_legend_columns(fig.get_figwidth(), labels, ncols),
         fontsize=8,
         title=title,
         title_fontsize=9,
+        **({} if outside else {"bbox_to_anchor": (0.5, 0.0), "borderaxespad": 0.3}),
     )
 
 
@@ -146,10 +162,20 @@ def learning_curves_figure(
         return text_figure("no learning curves: no run has metrics.jsonl rows", 7.0)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig = _new_figure(4.6 * ncols + 0.4, 3.3 * nrows + 1.2 + 0.2 * math.ceil(len(runs) / 3))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
     marks, starts = _phase_marks(runs)
+    legend_labels = [
+        _wrap(label if run.history else f"{label} (no epoch recorded)") for label, run in zip(labels, runs)
+    ]
+    legend_labels += ["validation", "training"] + ([] if marks == "none" else ["phase change (run's colour)"])
+    width = 4.6 * ncols + 0.4
+    legend = _legend_height(legend_labels, _legend_columns(width, legend_labels))
+    # A fixed layout (inches): this figure is redrawn as a run trains, and constrained layout was a third
+    # of its drawing time.
+    fig = _new_figure(width, 3.3 * nrows + 0.9 + legend, layout=None)
+    fixed_margins(fig, left=0.75, right=0.2, bottom=0.55 + legend, top=0.75, wspace=0.3, hspace=0.45)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     last_epoch = max((span.last_epoch for r in runs for span in r.phase_spans()), default=1)
+    first_epoch = min((span.first_epoch for r in runs for span in r.phase_spans()), default=1)
     longest = max((len(r.history) for r in runs), default=0)
     for ax, (key, title, unit) in zip(axes.flat, panels):
         ends = [first - 0.5 for _, first in starts[1:]] + [last_epoch + 0.5]
@@ -195,7 +221,8 @@ def learning_curves_figure(
         ax.set_title(title if has_train else f"{title} (validation only)", fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(unit, fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(first_epoch - 0.5, last_epoch + 0.5)  # whole epochs, even for a run of one
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
@@ -207,9 +234,9 @@ def learning_curves_figure(
             color=run_style(i)[0],
             marker=run_style(i)[1],
             linewidth=1.5,
-            label=_wrap(label if run.history else f"{label} (no epoch recorded)"),
+            label=label,
         )
-        for i, (label, run) in enumerate(zip(labels, runs))
+        for i, label in enumerate(legend_labels[: len(runs)])
     ]
     handles += [
         Line2D([], [], color="0.3", linestyle="-", label="validation"),
@@ -221,8 +248,8 @@ def learning_curves_figure(
         handles.append(Line2D([], [], color="0.35", linestyle=":", label="phase change (multi-phase runs)"))
     elif marks == "per-run":
         handles.append(Line2D([], [], color="0.3", linestyle=":", label="phase change (run's colour)"))
-    _bottom_legend(fig, handles, "runs")
-    fig.suptitle(suptitle, fontsize=12)
+    _bottom_legend(fig, handles, "runs", outside=False)
+    fig.suptitle(suptitle, fontsize=12, y=1 - 0.12 / fig.get_figheight(), va="top")
     return fig
 
 
