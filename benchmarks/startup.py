@@ -19,6 +19,9 @@ Three measurements of ``python RECIPE --epochs 1`` (default: TinyVGG on the bund
     python benchmarks/startup.py -- --dataset folder --data-root imgs/ --image-size 64
 
 Arguments after ``--`` go to the recipe. Runs write into a temporary folder (deleted afterwards).
+Last, the *library floor*: the wall time of a process that only imports what a run imports and builds
+one optimizer (:data:`FLOOR_CODE`); the fixed cost above it is ignite_cv's own work.
+
 ``--baseline DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``) only alternates runs of
 that checkout and this one and prints both medians: a before/after on a machine that is not quiet.
 """
@@ -275,12 +278,16 @@ def compare(recipe: str, recipe_args: list[str], runs: int, threads: int, baseli
             + ", ".join(f"{n} wall {r[-1][0]:.2f} s (epoch {r[-1][1]:.2f} s)" for n, r in results.items()),
             flush=True,
         )
-    print(f"\n{'':<9} {'wall':>6} {'fixed':>6} {'CPU':>6}   (medians of {runs} alternating runs, seconds)")
+    floor = library_floor(runs, threads)
+    print(
+        f"\n{'':<9} {'wall':>6} {'fixed':>6} {'own':>6} {'CPU':>6}   (medians of {runs} alternating runs, "
+        f"seconds; own = fixed - the library floor {floor:.2f} s)"
+    )
     for name, rows in results.items():
         wall = statistics.median(w for w, _, _ in rows)
         fixed = statistics.median(w - e for w, e, _ in rows)
         cpu = statistics.median(c for _, _, c in rows)
-        print(f"{name:<9} {wall:6.2f} {fixed:6.2f} {cpu:6.2f}")
+        print(f"{name:<9} {wall:6.2f} {fixed:6.2f} {fixed - floor:6.2f} {cpu:6.2f}")
 
 
 _IMPORT_LINE = re.compile(r"import time:\s*(\d+)\s*\|\s*(\d+)\s*\|(\s*)(\S+)")
@@ -315,6 +322,25 @@ def import_times(recipe: str, recipe_args: list[str], threads: int, tmp: Path) -
         if match:
             per_package[match.group(4).split(".")[0]] += int(match.group(1)) / 1e6
     return dict(per_package)
+
+
+#: What every run's process does before any ignite_cv work: start Python, import what ``fit`` imports
+#: (torch, Ignite, matplotlib, TensorBoard, ...) and build one optimizer (torch imports ``torch._dynamo``
+#: on the first ``add_param_group``). The fixed cost above this is ignite_cv's own.
+FLOOR_CODE = (
+    "import torch, ignite_cv.training.fit, ignite_cv.cli; "
+    "torch.optim.Adam(torch.nn.Linear(2, 2).parameters())"
+)
+
+
+def library_floor(runs: int, threads: int, repo: Path = REPO) -> float:
+    """Median wall seconds of ``python -c FLOOR_CODE``."""
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", FLOOR_CODE], check=True, env=_env(threads, repo), cwd=repo)
+        walls.append(time.perf_counter() - t0)
+    return statistics.median(walls)
 
 
 def _table(rows: list[tuple[str, str, str]], head: tuple[str, str, str]) -> str:
@@ -364,6 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         stage_wall = time.perf_counter() - t0
         measured = json.loads(stage_file.read_text())
         imports = {} if args.skip_imports else import_times(args.recipe, recipe_args, args.threads, tmp)
+        floor = library_floor(args.runs, args.threads)
 
     stages = measured["stages"]
     stages["interpreter start-up and exit"] = max(stage_wall - measured["total"], 0.0)
@@ -389,6 +416,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\nwall (median of {len(walls)}): {wall:.2f} s; its epoch (train + validation): {epoch:.2f} s; "
         f"fixed cost (wall - epoch, median): {fixed:.2f} s; CPU (all processes): {cpu:.2f} s"
+    )
+    print(
+        f"library floor (python -c '{FLOOR_CODE}', median of {args.runs}): {floor:.2f} s; "
+        f"ignite_cv's own fixed cost (fixed - floor): {fixed - floor:.2f} s"
     )
 
 

@@ -3,9 +3,10 @@
 Why no pyplot: pyplot keeps global figure state and picks a GUI backend, which leaks memory in long runs and
 breaks on headless machines and in worker threads. Every figure here is a bare
 :class:`matplotlib.figure.Figure` attached to the non-interactive Agg canvas; nothing global is touched,
-and a figure is freed like any Python object. Save with :func:`save_figure` (atomic); for TensorBoard,
-:func:`figure_rgb` gives the pixels ``save_figure`` just drew (``SummaryWriter.add_figure`` would draw the
-figure a second time, and import pyplot to do it: about 0.8 s for a report's three figures).
+and a figure is freed like any Python object. Save with :func:`save_figure` (atomic); TensorBoard gets the
+PNG file itself (:func:`ignite_cv.handlers.tensorboard.log_png`: ``SummaryWriter.add_figure`` would draw
+the figure a second time, and import pyplot to do it). The report's figures have fixed margins
+(:func:`fixed_margins`), set once from what they show, instead of constrained layout.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from ignite_cv.utils.atomic import atomic_open
 
 __all__ = [
     "confusion_matrix_figure",
-    "figure_rgb",
     "precision_recall_figure",
     "roc_figure",
     "save_figure",
@@ -220,33 +220,6 @@ def text_figure(text: str, width_in: float = 6.0, height_in: float = 1.5) -> Fig
     return fig
 
 
-#: Attribute under which :func:`save_figure` keeps the pixels of the PNG it wrote.
-_SAVED_PIXELS = "_ignite_cv_png_rgb"
-
-
-def figure_rgb(fig: Figure) -> np.ndarray:
-    """The figure's pixels as uint8 ``(H, W, 3)`` RGB: exactly those of the PNG :func:`save_figure` wrote
-    for it, else drawn now on its Agg canvas. (Drawing again is not only slower: constrained layout may
-    move things by a pixel between two renderings.)"""
-    saved = getattr(fig, _SAVED_PIXELS, None)
-    if saved is not None:
-        return saved
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def _keep_pixels(fig: Figure, fmt: str, dpi: int) -> None:
-    """After ``savefig`` at the figure's own dpi, its Agg canvas holds the pixels it wrote: keep them."""
-    canvas = fig.canvas
-    if fmt == "png" and dpi == fig.dpi and isinstance(canvas, FigureCanvasAgg):
-        renderer = getattr(canvas, "renderer", None)
-        if renderer is not None and (int(renderer.width), int(renderer.height)) == canvas.get_width_height(
-            physical=True
-        ):
-            setattr(fig, _SAVED_PIXELS, np.asarray(canvas.buffer_rgba())[..., :3].copy())
-
-
 def save_figure(
     fig: Figure, path: str | os.PathLike[str], dpi: int = 100, metadata: dict[str, str] | None = None
 ) -> Path:
@@ -260,5 +233,4 @@ def save_figure(
     fmt = target.suffix.lstrip(".").lower() or "png"
     with atomic_open(target, "wb") as handle:
         fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
-    _keep_pixels(fig, fmt, dpi)
     return target

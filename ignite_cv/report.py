@@ -56,12 +56,12 @@ import torch
 from ignite_cv.binary import DEFAULT_THRESHOLD, metrics_at_threshold, precision_recall
 from ignite_cv.figures import (
     confusion_matrix_figure,
-    figure_rgb,
     precision_recall_figure,
     roc_figure,
     save_figure,
     short_label,
 )
+from ignite_cv.handlers.tensorboard import log_png
 from ignite_cv.image_grid import labelled_grid, message_picture, write_png
 from ignite_cv.roc import roc_curves, to_label_array, to_prob_array
 from ignite_cv.utils.atomic import write_json_atomic, write_text_atomic
@@ -336,13 +336,14 @@ def write_test_report(
 
     if tb_writer is not None:
         # The pixels save_figure drew for the PNGs (add_figure would draw each figure again).
-        pictures = {"confusion_matrix": figure_rgb(cm_fig), "roc": figure_rgb(roc_fig)}
+        # The PNGs as written: TensorBoard shows the report's own pixels, encoded once.
+        pngs = {"confusion_matrix": "confusion_matrix.png", "roc": "roc.png"}
         if wrong_picture is not None:
-            pictures["most_confident_wrong"] = wrong_picture
+            pngs["most_confident_wrong"] = _WRONG_FILE
         if binary:
-            pictures["precision_recall"] = figure_rgb(pr_fig)
-        for name, picture in pictures.items():
-            tb_writer.add_image(f"{split_name}/{name}", picture, global_step, dataformats="HWC")
+            pngs["precision_recall"] = "pr.png"
+        for name, file in pngs.items():
+            log_png(tb_writer, f"{split_name}/{name}", out / file, global_step)
         # Indented lines render as a fixed-width code block in TensorBoard's markdown text tab.
         tb_writer.add_text(
             f"{split_name}/classification_report",

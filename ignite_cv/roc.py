@@ -126,6 +126,18 @@ def roc_auc(y_true: np.ndarray | torch.Tensor, probs: np.ndarray | torch.Tensor)
     return float(np.mean(_class_aucs(y, p, classes)))
 
 
+def ranked_counts(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tps, fps, thresholds)``: the true and false positives when calling every score at or above each
+    distinct score positive, highest score first (float64; scikit-learn's binary-classifier curve, which
+    its ROC and precision-recall curves are drawn from)."""
+    order = np.argsort(scores, kind="stable")[::-1]
+    ordered = scores[order]
+    last = np.r_[np.flatnonzero(np.diff(ordered)), ordered.size - 1]  # the end of each run of equal scores
+    tps = np.cumsum(positive[order].astype(np.float64))[last]
+    fps = 1 + last.astype(np.float64) - tps
+    return tps, fps, ordered[last].astype(np.float64)
+
+
 def roc_points(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fpr, tpr, thresholds)`` of one binary ROC curve: ``sklearn.metrics.roc_curve(positive, scores)``
     (``drop_intermediate=True``), in NumPy, because importing ``sklearn.metrics`` cost about 1.1 s of every
@@ -135,12 +147,7 @@ def roc_points(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np
     collinear with their neighbours are dropped (where neither the false- nor the true-positive count
     bends), which does not change the area. Needs both classes in ``positive``.
     """
-    order = np.argsort(scores, kind="stable")[::-1]
-    ordered = scores[order]
-    last = np.r_[np.flatnonzero(np.diff(ordered)), ordered.size - 1]  # the end of each run of equal scores
-    tps = np.cumsum(positive[order].astype(np.float64))[last]
-    fps = 1 + last.astype(np.float64) - tps
-    thresholds = ordered[last].astype(np.float64)
+    tps, fps, thresholds = ranked_counts(positive, scores)
     if fps.shape[0] > 2:
         keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
         fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]

@@ -111,8 +111,11 @@ def check_card_values(values: dict[str, Any]) -> None:
 
 def update_card(path: str | Path, **extra: Any) -> ModelCard:
     """Add ``extra`` to the card of the checkpoint at ``path`` (its weights unchanged), atomically;
-    returns the new card (e.g. the decision threshold chosen after training)."""
+    returns the new card (e.g. the decision threshold chosen after training). A card that already holds
+    ``extra`` is left as it is: no rewrite of the file."""
     card = read_card(path)
+    if all(key in card.extra and card.extra[key] == value for key, value in extra.items()):
+        return card
     card = ModelCard(**{**card.__dict__, "extra": {**card.extra, **extra}})
     save_weights(path, read_tensors(path), card)
     return card

@@ -81,3 +81,29 @@ def test_precision_recall_and_average_precision_are_sklearns():
     assert (curve["positives"], curve["n"]) == (int(y.sum()), 100)
     assert curve["recall"][0] == 1.0 and curve["recall"][-1] == 0.0
     assert precision_recall(np.zeros(4, int), np.full(4, 0.3))["average_precision"] is None
+
+
+@pytest.mark.parametrize("decimals", [None, 1])  # 1: many tied scores
+def test_the_numpy_curves_and_counts_equal_sklearns_also_with_ties(decimals):
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_curve, roc_curve
+
+    rng = np.random.default_rng(7)
+    y = (rng.random(300) < 0.3).astype(int)
+    p = np.clip(rng.random(300) * 0.6 + 0.35 * y, 0, 1)
+    if decimals is not None:
+        p = np.round(p, decimals)
+    curve = precision_recall(y, p)
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    np.testing.assert_allclose(curve["precision"], precision)
+    np.testing.assert_allclose(curve["recall"], recall)
+    np.testing.assert_allclose(curve["thresholds"], thresholds)
+    assert curve["average_precision"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    for threshold in (0.3, 0.5, 0.7):
+        m = metrics_at_threshold(y, p, threshold)
+        called = (p >= threshold).astype(int)
+        assert [[m["tn"], m["fp"]], [m["fn"], m["tp"]]] == confusion_matrix(y, called).tolist()
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, called))
+    fpr, tpr, roc_thresholds = roc_curve(y, p)
+    best = np.argmax((tpr - fpr)[1:]) + 1  # sklearn's first threshold is +inf
+    expected = float(np.clip(roc_thresholds[best], THRESHOLD_MARGIN, 1 - THRESHOLD_MARGIN))
+    assert youden_threshold(y, p) == expected

@@ -96,14 +96,3 @@ def test_save_figure_atomic(tmp_path, monkeypatch):
     save_figure(fig, target)
     width, height = fig.get_size_inches() * 100  # save_figure's default dpi
     assert open_png(target) == (round(width), round(height))
-
-
-def test_figure_rgb_is_the_saved_png_or_a_fresh_rendering(tmp_path):
-    from ignite_cv.figures import figure_rgb
-
-    fig = confusion_matrix_figure(np.eye(3, dtype=int) * 4, "abc")
-    fresh = figure_rgb(fig)  # not saved yet: drawn now
-    assert fresh.dtype == np.uint8 and fresh.shape[2] == 3 and fresh.shape[:2] == (450, 570)
-    save_figure(fig, tmp_path / "cm.png")
-    with Image.open(tmp_path / "cm.png") as png:
-        assert np.array_equal(figure_rgb(fig), np.asarray(png.convert("RGB")))

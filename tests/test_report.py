@@ -50,18 +50,32 @@ def png_size(path):
 
 
 class RecordingWriter:
-    """Stands in for SummaryWriter: records the tags, steps and pixels of images and texts."""
+    """A real SummaryWriter into ``folder`` whose images and texts are read back from its event file."""
 
-    def __init__(self):
-        self.figures, self.texts, self.pixels = {}, {}, {}
+    def __init__(self, folder):
+        from torch.utils.tensorboard import SummaryWriter
 
-    def add_image(self, tag, image, global_step=None, dataformats="CHW"):
-        assert dataformats == "HWC" and image.dtype == np.uint8 and image.shape[2] == 3
-        self.figures[tag] = global_step
-        self.pixels[tag] = image
+        self.folder = folder
+        self.writer = SummaryWriter(str(folder))
+        self.texts = {}
+
+    def _get_file_writer(self):
+        return self.writer._get_file_writer()
 
     def add_text(self, tag, text, global_step=None):
         self.texts[tag] = text
+        self.writer.add_text(tag, text, global_step)
+
+    def images(self):
+        """{tag: (step, encoded PNG bytes)} of the images in the event file."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        self.writer.flush()
+        events = EventAccumulator(str(self.folder), size_guidance={"images": 0}).Reload()
+        return {
+            tag: (events.Images(tag)[-1].step, events.Images(tag)[-1].encoded_image_string)
+            for tag in events.Tags()["images"]
+        }
 
 
 @pytest.mark.parametrize("num_classes", [2, 5])
@@ -70,7 +84,7 @@ def test_report_matches_sklearn(tmp_path, num_classes):
     y, p = synthetic(n, num_classes)
     names = ["cat", "dog"] if num_classes == 2 else [f"class, {k}" for k in range(num_classes)]
     images = torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8)
-    writer = RecordingWriter()
+    writer = RecordingWriter(tmp_path / "tb")
     summary = write_test_report(
         tmp_path / "report", torch.from_numpy(y), torch.from_numpy(p), names, images, writer, global_step=7
     )
@@ -114,15 +128,17 @@ def test_report_matches_sklearn(tmp_path, num_classes):
         width, height = png_size(out / name)
         assert width > 50 and height > 50
 
-    binary_figures = {"test/precision_recall"} if num_classes == 2 else set()
-    assert (
-        set(writer.figures)
-        == {"test/confusion_matrix", "test/roc", "test/most_confident_wrong"} | binary_figures
-    )
-    assert set(writer.figures.values()) == {7}
-    for name in ("confusion_matrix", "roc", "most_confident_wrong"):  # TensorBoard shows the PNGs' pixels
-        with Image.open(out / f"{name}.png") as png:
-            assert np.array_equal(np.asarray(png.convert("RGB")), writer.pixels[f"test/{name}"])
+    binary_figures = {"test/precision_recall": "pr.png"} if num_classes == 2 else {}
+    files = {
+        "test/confusion_matrix": "confusion_matrix.png",
+        "test/roc": "roc.png",
+        "test/most_confident_wrong": "most_confident_wrong.png",
+        **binary_figures,
+    }
+    images = writer.images()
+    assert set(images) == set(files)
+    for tag, file in files.items():  # TensorBoard shows the report's PNGs, byte for byte, at the step
+        assert images[tag] == (7, (out / file).read_bytes())
     assert (
         "cat" in writer.texts["test/classification_report"]
         or "class, 0" in writer.texts["test/classification_report"]

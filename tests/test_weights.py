@@ -135,3 +135,20 @@ def test_every_checkpoint_stores_a_checksum(tmp_path):
 
     with safe_open(str(_saved(tmp_path)), framework="pt") as handle:
         assert len(handle.metadata()["crc32"]) == 8
+
+
+def test_update_card_adds_to_the_card_and_rewrites_only_when_something_changes(tmp_path):
+    from ignite_cv.weights import update_card
+
+    model = build_model("tinyvgg", 1, (8, 8), 3, hidden_units=4)
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, _card())
+    update_card(path, threshold=0.3)
+    assert read_card(path).extra["threshold"] == 0.3
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+    assert update_card(path, threshold=0.3).extra["threshold"] == 0.3
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written  # the same value: no rewrite
+    update_card(path, threshold=0.4)
+    assert read_card(path).extra["threshold"] == 0.4 and path.stat().st_ino != written[1]
+    reloaded = load_model(path)[0].state_dict()
+    assert all(torch.equal(reloaded[k], v) for k, v in model.state_dict().items())  # weights unchanged

@@ -26,6 +26,7 @@ from ignite_cv.explain.cam import check_method, compute_cams
 from ignite_cv.explain.layers import resolve_target_layer
 from ignite_cv.explain.preprocess import CardInput
 from ignite_cv.explain.render import cam_grid_picture
+from ignite_cv.handlers.tensorboard import log_png
 from ignite_cv.image_grid import write_png
 from ignite_cv.utils.errors import UserError
 from ignite_cv.utils.modules import unwrap
@@ -118,7 +119,7 @@ def write_report_cams(
             write_png(out / file, picture)
             files.append(file)
             if tb_writer is not None:
-                tb_writer.add_image(tag, picture, global_step, dataformats="HWC")
+                log_png(tb_writer, tag, out / file, global_step)
     except UserError as err:
         return {"skipped": str(err)}
     return {

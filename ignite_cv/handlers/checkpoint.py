@@ -12,6 +12,7 @@ with the removals Ignite asks for.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ class SafetensorsSaver(BaseSaveHandler):
         self.card = card
         self.epoch_fn = epoch_fn
         self.writer = writer if writer is not None else InlineWriter()
+        self._writes: dict[str, Future] = {}  # file name → its latest write
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -64,7 +66,14 @@ class SafetensorsSaver(BaseSaveHandler):
             metadata["score_name"] if scored else None,
             float(metadata["priority"]) if scored else None,
         )
-        self.writer.submit(save_weights, self.folder / filename, tensors, card)
+        self._writes[filename] = self.writer.submit(save_weights, self.folder / filename, tensors, card)
+
+    def wait_for(self, path: str | Path) -> None:
+        """Block until the file ``path`` (a name this saver wrote) is on disk; re-raise its write's error.
+        The writer goes on with what was queued after it."""
+        future = self._writes.get(Path(path).name)
+        if future is not None:
+            future.result()
 
     def remove(self, filename: str) -> None:
         if self.folder is not None:

@@ -9,6 +9,7 @@ config at the start and the run summary at the end. Images: a grid of fixed vali
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
@@ -38,6 +39,29 @@ def _hparam_value(value):
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+#: TensorBoard's colour space codes by PIL mode.
+_COLORSPACES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def log_png(writer, tag: str, path: str | Path, global_step: int) -> None:
+    """Log the PNG file ``path`` as TensorBoard image ``tag``, its bytes as they are.
+
+    ``SummaryWriter.add_image`` takes pixels and encodes a PNG of them again: 30-70 ms for each figure
+    of a run's report (half of what its CAM grids cost), for bytes already on disk. ``writer``: a
+    ``torch.utils.tensorboard.SummaryWriter`` (its file writer takes the summary protobuf directly).
+    """
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    data = Path(path).read_bytes()
+    with Image.open(io.BytesIO(data)) as png:  # the header only: size and mode
+        width, height, mode = png.width, png.height, png.mode
+    image = Summary.Image(
+        height=height, width=width, colorspace=_COLORSPACES.get(mode, 3), encoded_image_string=data
+    )
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), global_step)
 
 
 class RunTensorBoard:

@@ -194,12 +194,16 @@ def train_in_process(
         summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
         elapsed = lambda: time.perf_counter() - started  # noqa: E731
         run_hooks = (summary_hook, *([curves] if curves is not None else []), *hooks)
-        train(config, engines, output, state, elapsed, on_phase_end, run_hooks)
+        try:
+            train(config, engines, output, state, elapsed, on_phase_end, run_hooks)
+        finally:
+            if curves is not None:
+                curves.close()
+        # The last phase's checkpoint and state writes go on while the test split is evaluated: finish
+        # waits for the best checkpoint before it reads it, and for every file before the summary.
+        summary = finish(config, data, model, engines, output, time.perf_counter() - started)
     finally:
-        if curves is not None:
-            curves.close()
         output.close()
-    summary = finish(config, data, model, engines, output, time.perf_counter() - started)
     return TrainedRun(summary, model, data, device)
 
 
@@ -549,7 +553,8 @@ def train(
             if state is not None and index < state.meta["phase"]:
                 continue
             resume_here = state if state is not None and index == state.meta["phase"] else None
-            result = run_phase(parts, phase, index, hooks, resume_here, say=say)
+            last = index == len(plan) - 1  # its files are waited for by finish, after the test evaluation
+            result = run_phase(parts, phase, index, hooks, resume_here, say=say, wait_files=not last)
             if on_phase_end is not None:
                 on_phase_end(unwrap(parts.model), index, result)
     except NonFiniteLossError as err:
@@ -581,7 +586,10 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
     summary in the process that wrote it."""
     parts = engines.parts
     parts.best.restore()
-    best_file = top_checkpoint_path(engines.checkpoints["best"])
+    best = engines.checkpoints["best"]
+    best_file = top_checkpoint_path(best)
+    if best_file is not None:
+        best.save_handler.wait_for(best_file)  # on disk before it is read (the writer may still be busy)
     net = _best_net(model, parts, best_file)
     store = best_file if output.writes else None  # the reported model's card gets the threshold
     threshold = decide_threshold(
@@ -650,6 +658,7 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
             train_mode=train_mode_of(config),
             say=say,
         )
+    output.close()  # every checkpoint and state file is on disk before the summary says the run is complete
     output.finish(summary, parts.timeline.epoch, hparams=config.to_dict())
     say("test: " + " ".join(f"{k} {v:.4f}" for k, v in summary["test"].items()))
     best = parts.best

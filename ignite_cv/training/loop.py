@@ -134,11 +134,14 @@ def run_phase(
     hooks: Sequence[PhaseHook] = (),
     resume: TrainingState | None = None,
     say: Callable[[str], None] | None = None,
+    wait_files: bool = True,
 ) -> dict:
     """Train ``phase`` (the ``index``-th of the run) to its end; returns its result dict.
 
     ``resume``: a training state saved in this phase; the phase continues exactly where it stopped.
-    The result is also appended to ``parts.phase_results``.
+    ``wait_files``: wait at the end for the files it queued on ``parts.writer`` (False: the caller
+    waits, e.g. for a run's last phase, whose checkpoint and state writes then overlap the test
+    evaluation); after an error it always waits. The result is also appended to ``parts.phase_results``.
     """
     started = time.perf_counter()
     change = phase.prepare(unwrap(parts.model)) if phase.prepare else {}
@@ -209,13 +212,15 @@ def run_phase(
         parts.train_loader.skip_next(restore_phase(parts, run, resume))
     elif change and say is not None:
         say(f"phase {phase.name}: {change}")
+    failed = True
     try:
         if not finished:
             trainer.run(parts.train_loader, max_epochs=phase.epochs)
+        failed = False
     finally:
         for handle in handles:
             handle.remove()
-        if parts.writer is not None:
+        if parts.writer is not None and (wait_files or failed):
             parts.writer.wait()  # the phase's files are on disk before anything reads them or the run fails
     extra: dict = {}
     for hook in hooks:

@@ -35,12 +35,15 @@ class BackgroundWriter:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[Future] = deque()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(*args)``; first re-raise the error of any write that already failed."""
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Queue ``fn(*args)``; first re-raise the error of any write that already failed. Returns its
+        future (``result()`` waits for this write alone, and for those queued before it)."""
         self._collect(block_until=self.max_pending - 1)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ignite_cv-writer")
-        self._pending.append(self._executor.submit(fn, *args))
+        future = self._executor.submit(fn, *args)
+        self._pending.append(future)
+        return future
 
     def wait(self) -> None:
         """Block until every queued write is on disk; re-raise the first error among them."""
@@ -70,5 +73,8 @@ class BackgroundWriter:
 class InlineWriter(BackgroundWriter):
     """Same interface, writes at once on the calling thread (tools and tests that want no thread)."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         fn(*args)
+        done: Future = Future()
+        done.set_result(None)
+        return done

@@ -98,3 +98,22 @@ def test_a_saver_without_a_folder_writes_nothing_and_names_no_file(tmp_path):
     ]
     assert top_checkpoint_path(best) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_wait_for_returns_once_that_file_is_written_while_later_writes_go_on(tmp_path):
+    import threading
+
+    from ignite_cv.utils.background_writer import BackgroundWriter
+
+    model, card = _model_and_card()
+    writer = BackgroundWriter()
+    saver = SafetensorsSaver(tmp_path, card, lambda: 1, writer)
+    saver(model.state_dict(), "best_epoch=1.safetensors", {"score_name": "accuracy", "priority": 0.5})
+    release = threading.Event()
+    writer.submit(release.wait, 5)  # a later write (the training state) still running
+    saver.wait_for(tmp_path / "best_epoch=1.safetensors")
+    assert read_card(tmp_path / "best_epoch=1.safetensors").extra["score"] == 0.5
+    assert writer.pending == 1
+    saver.wait_for(tmp_path / "never_written.safetensors")  # a file it did not write: nothing to wait for
+    release.set()
+    writer.close()

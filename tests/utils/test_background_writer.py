@@ -56,3 +56,17 @@ def test_inline_writer_writes_at_once():
 def test_max_pending_must_be_positive():
     with pytest.raises(ValueError, match="max_pending must be >= 1, got 0"):
         BackgroundWriter(max_pending=0)
+
+
+def test_a_writes_future_waits_for_it_alone():
+    writer = BackgroundWriter()
+    release = threading.Event()
+    done: list[int] = []
+    first = writer.submit(done.append, 1)
+    writer.submit(lambda: (release.wait(5), done.append(2)))
+    first.result(timeout=5)  # returns while the second write is still held
+    assert done == [1] and writer.pending == 1
+    release.set()
+    writer.close()
+    assert done == [1, 2]
+    assert InlineWriter().submit(done.append, 3).done() and done[-1] == 3
