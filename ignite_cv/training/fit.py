@@ -196,13 +196,18 @@ def train_in_process(
         run_hooks = (summary_hook, *([curves] if curves is not None else []), *hooks)
         try:
             train(config, engines, output, state, elapsed, on_phase_end, run_hooks)
-        finally:
+        except BaseException:
             if curves is not None:
                 curves.close()
-        # The last phase's checkpoint and state writes go on while the test split is evaluated: finish
-        # waits for the best checkpoint before it reads it, and for every file before the summary.
-        summary = finish(config, data, model, engines, output, time.perf_counter() - started)
+            raise
+        if curves is not None:
+            curves.close(wait=False)  # the last epochs' curves are drawn while the test split is evaluated
+        # So are the last phase's checkpoint and state writes: finish waits for the best checkpoint
+        # before it reads it, and for every file before the summary.
+        summary = finish(config, data, model, engines, output, time.perf_counter() - started, curves)
     finally:
+        if curves is not None:
+            curves.wait()
         output.close()
     return TrainedRun(summary, model, data, device)
 
@@ -581,9 +586,18 @@ def _at_epoch_end(engine: Engine) -> bool:
 # --- finish ----------------------------------------------------------------------------------------
 
 
-def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: RunOutput, elapsed_s: float):
+def finish(
+    config,
+    data: RunData,
+    model: RunModel,
+    engines: RunEngines,
+    output: RunOutput,
+    elapsed_s: float,
+    curves: LiveCurves | None = None,
+):
     """The best model on the test split, the report, the summary (and ``--prune-after``); returns the
-    summary in the process that wrote it."""
+    summary in the process that wrote it. ``curves``: live curves whose last drawing may still be in
+    progress (waited for before the report draws its figures)."""
     parts = engines.parts
     parts.best.restore()
     best = engines.checkpoints["best"]
@@ -596,6 +610,8 @@ def finish(config, data: RunData, model: RunModel, engines: RunEngines, output: 
         config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step, store
     )
     test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, net)
+    if curves is not None:
+        curves.wait()  # one matplotlib drawing at a time: the report's figures come next
     total = count_params(model.model)[0]
     trainable = trained_parameters(plan_phases(config, unwrap(model.model)), unwrap(model.model))
     bundle = data.bundle

@@ -103,3 +103,25 @@ def test_a_figure_that_fails_warns_once_and_training_goes_on(tmp_path):
     drawer.close()
     assert warnings == ["warning: live curves disabled (RuntimeError: no fonts)"]
     assert not (tmp_path / "c.png").exists()
+
+
+def test_closing_without_waiting_draws_the_last_rows_in_the_background(tmp_path):
+    import threading
+
+    from ignite_cv.figures import text_figure
+
+    release, drawn = threading.Event(), []
+
+    def held_draw(rows):
+        release.wait(5)
+        drawn.append(len(rows))
+        return text_figure(f"{len(rows)} rows")
+
+    drawer = CurveDrawer(tmp_path / "c.png", held_draw, max_share=None)
+    drawer.request([{"epoch": 1}])  # drawing 1 starts, held
+    drawer.request([{"epoch": 1}, {"epoch": 2}])  # folded into the last drawing
+    drawer.close(wait=False)  # returns at once, though both drawings are held
+    assert drawn == [] and not (tmp_path / "c.png").exists()
+    release.set()
+    drawer.wait()
+    assert drawn == [1, 2] and _description(tmp_path / "c.png") == "epochs 1-2"
