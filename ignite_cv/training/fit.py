@@ -24,7 +24,7 @@ from typing import Any
 
 import ignite.distributed as idist
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Events
 from ignite.handlers import Checkpoint
 from ignite.utils import manual_seed
 from torch import nn
@@ -57,8 +57,6 @@ from ignite_cv.phases import describe_plan, plan_phases, trained_parameters
 from ignite_cv.pipeline.augment import build_augmentation
 from ignite_cv.pipeline.batch_pipeline import BatchPipeline
 from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
-from ignite_cv.profile.layers import model_summary_text
-from ignite_cv.profile.run import attach_run_profiler
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask, task_from_config
@@ -71,23 +69,28 @@ from ignite_cv.training.decisions import (
     put_positive_last,
 )
 from ignite_cv.training.lifecycle import claim_run
-from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun, Timeline, run_phase
+from ignite_cv.training.loop import LoopParts, PhaseHook, Timeline, run_phase
 from ignite_cv.training.lr_finder import find_lr
 from ignite_cv.training.resume import (
     SkippingLoader,
-    capture,
     completed_epochs,
     restore_shared,
     state_folder,
     training_finished,
+)
+from ignite_cv.training.run_hooks import (
+    Histograms,
+    LastCheckpoint,
+    ModelSummary,
+    RunProfile,
+    TrainingStates,
+    live_curves,
 )
 from ignite_cv.training.run_output import RunOutput
 from ignite_cv.training_state import (
     TrainingState,
     latest_valid_state,
     list_states,
-    snapshot_state,
-    write_state,
 )
 from ignite_cv.utils.allocator import tune_cpu_allocator
 from ignite_cv.utils.devices import resolve_device
@@ -99,8 +102,6 @@ from ignite_cv.weights import ModelCard, load_model, save_weights
 
 #: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
 STATS_CACHE = ".stats-cache"
-#: The per-layer model table in the run folder.
-MODEL_SUMMARY = "model_summary.txt"
 
 
 def fit(config, on_phase_end=None, hooks: Sequence[PhaseHook] = ()) -> dict | None:
@@ -421,116 +422,6 @@ def _attach_image_grid(
 # --- train -----------------------------------------------------------------------------------------
 
 
-class LastCheckpoint(PhaseHook):
-    """The model after each epoch, as ``last_epoch=N.safetensors``."""
-
-    def __init__(self, checkpoint: Checkpoint) -> None:
-        self.checkpoint = checkpoint
-
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
-        run.trainer.add_event_handler(Events.EPOCH_COMPLETED, self.checkpoint)
-        return []
-
-
-class ModelSummary(PhaseHook):
-    """``model_summary.txt``: the per-layer table (shapes, parameters, trainable or frozen, MACs) of the
-    model as the first phase trains it (after its freezing)."""
-
-    def __init__(self, output: RunOutput, input_shape: tuple[int, ...]) -> None:
-        self.output, self.input_shape = output, input_shape
-
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
-        if self.output.writes and not (self.output.path / MODEL_SUMMARY).exists():
-            self.output.folder.write_text(
-                MODEL_SUMMARY, model_summary_text(unwrap(parts.model), self.input_shape)
-            )
-        return []
-
-
-class Histograms(PhaseHook):
-    """``--log-histograms N``: per-layer weight and gradient-norm histograms every N epochs (rank 0)."""
-
-    def __init__(self, config, output: RunOutput) -> None:
-        self.every, self.output = config.log_histograms, output
-
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
-        if self.every > 0 and self.output.board is not None:
-            from ignite_cv.handlers.histograms import WeightGradientHistograms
-
-            histograms = WeightGradientHistograms(
-                unwrap(parts.model), self.output.board.writer, self.every, lambda: parts.timeline.epoch
-            )
-            histograms.attach(run.trainer)
-        return []
-
-
-def live_curves(config, output: RunOutput) -> LiveCurves | None:
-    """``--live-curves``: the hook that keeps ``report/curves.png`` up to date (rank 0; a resumed run's
-    earlier epochs come from its history)."""
-    if not config.live_curves or not output.writes:
-        return None
-    rows = output.history.rows() if config.resume and output.history is not None else []
-    return LiveCurves(output.path, f"{config.recipe} {output.path.name}", rows, warn=say)
-
-
-class TrainingStates(PhaseHook):
-    """A resumable training state after each epoch (attached after evaluation and the
-    checkpoints, so it records them) and every ``--checkpoint-every`` iterations; never one whose loss
-    or weights went non-finite."""
-
-    def __init__(self, config, output: RunOutput, checkpoints: dict[str, Checkpoint], elapsed) -> None:
-        self.config, self.output, self.checkpoints, self.elapsed = config, output, checkpoints, elapsed
-
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
-        if not self.output.writes:
-            return []
-        folder = state_folder(self.output.path)
-
-        def save(engine: Engine) -> None:
-            run.nonfinite.check(engine)
-            if not _weights_finite(parts.model):  # diverged in this very step: keep the last good state
-                return
-            state = capture(parts, run, self.checkpoints, self.elapsed())
-            state.meta["config"] = self.config.to_dict()  # a resume checks config.json against it
-            snapshot = snapshot_state(state)
-            self.output.writer.submit(
-                write_state, folder, parts.timeline.iteration, snapshot, self.config.keep_states
-            )
-
-        run.trainer.add_event_handler(Events.EPOCH_COMPLETED, save)
-        if self.config.checkpoint_every > 0:
-            every = Events.ITERATION_COMPLETED(every=self.config.checkpoint_every)
-            run.trainer.add_event_handler(every, lambda e: None if _at_epoch_end(e) else save(e))
-        return []
-
-
-class RunProfile(PhaseHook):
-    """``--profile`` profiles the first phase into ``<run>/profile/``."""
-
-    def __init__(self, config, output: RunOutput) -> None:
-        self.config, self.output = config, output
-        self._finish = None
-
-    def attach(self, parts: LoopParts, run: PhaseRun) -> list:
-        if self.config.profile and run.index == 0 and self.output.writes:
-            self._finish = attach_run_profiler(
-                run.trainer,
-                parts.evaluator,
-                self.output.path,
-                parts.device,
-                self.config.profile_warmup_steps,
-                self.config.profile_trace_steps,
-                say=say,
-            )
-        return []
-
-    def finish(self, parts: LoopParts, run: PhaseRun) -> dict:
-        if self._finish is None:
-            return {}
-        finish, self._finish = self._finish, None
-        return {"profile": finish()}
-
-
 def train(
     config,
     engines: RunEngines,
@@ -570,17 +461,6 @@ def train(
             else "no checkpoint was saved before it"
         )
         raise UserError(str(err), f"lower --lr, use --grad-clip, or --amp none; {where}") from None
-
-
-def _weights_finite(model: nn.Module) -> bool:
-    """One host sync: whether every parameter is finite (a NaN or inf makes its sum non-finite; summing
-    allocates nothing per element, unlike ``isfinite``)."""
-    sums = [p.detach().sum() for p in unwrap(model).parameters()]
-    return bool(torch.stack(sums).sum().isfinite()) if sums else True
-
-
-def _at_epoch_end(engine: Engine) -> bool:
-    return engine.state.iteration % engine.state.epoch_length == 0
 
 
 # --- finish ----------------------------------------------------------------------------------------
