@@ -231,6 +231,8 @@ def save_figure(
     """
     target = Path(path)
     fmt = target.suffix.lstrip(".").lower() or "png"
+    # PNG at zlib level 1, as image_grid.write_png: 3x faster to encode than level 6, ~1.3x larger.
+    extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
     with atomic_open(target, "wb") as handle:
-        fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
+        fig.savefig(handle, format=fmt, dpi=dpi, metadata=metadata, **extra)
     return target
