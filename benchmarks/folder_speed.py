@@ -64,7 +64,9 @@ def generate_folder(root: Path, images: int, classes: int, min_px: int, max_px: 
     import numpy as np
     from PIL import Image, ImageDraw
 
-    settings = {"images": images, "classes": classes, "min_px": min_px, "max_px": max_px, "seed": seed}
+    settings = {
+        "images": images, "classes": classes, "min_px": min_px, "max_px": max_px, "seed": seed, "layout": 2,
+    }  # fmt: skip
     marker = root / MARKER
     if marker.exists() and json.loads(marker.read_text()) == settings:
         return
@@ -73,7 +75,8 @@ def generate_folder(root: Path, images: int, classes: int, min_px: int, max_px: 
     palette = rng.integers(40, 216, size=(classes, 3))
     for i in range(images):
         label = i % classes
-        part = "train" if i % 20 < 14 else "val" if i % 20 < 17 else "test"
+        slot = (i // classes) % 20  # every class in every split (70/15/15 %)
+        part = "train" if slot < 14 else "val" if slot < 17 else "test"
         width, height = (int(v) for v in rng.integers(min_px, max_px + 1, size=2))
         ramp = np.linspace(0, 1, width)[None, :, None] * rng.integers(0, 120, size=3)
         base = (rng.integers(0, 100, size=3) + ramp + np.zeros((height, 1, 1))).clip(0, 255)

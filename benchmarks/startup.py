@@ -29,6 +29,7 @@ that checkout and this one and prints both medians: a before/after on a machine 
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import contextlib
 import functools
@@ -208,18 +209,22 @@ def stages_in_process(recipe: str, recipe_args: list[str], out_json: str) -> Non
     clock.leave()
     missing = install(clock)
     sys.argv = [recipe, *recipe_args]
+    from ignite_cv.utils.atomic import write_json_atomic
+
+    def write() -> None:  # at exit: the recipe's __main__ ends the process (end_process)
+        clock.leave()
+        total = time.perf_counter() - start
+        write_json_atomic(out_json, {"total": total, "stages": dict(clock.totals), "missing": missing})
+
+    atexit.register(write)
     clock.enter("other")
     with contextlib.redirect_stdout(sys.stderr):
         try:
             runpy.run_path(recipe, run_name="__main__")
         except SystemExit as err:
             if err.code not in (0, None):
+                atexit.unregister(write)
                 raise
-    clock.leave()
-    total = time.perf_counter() - start
-    from ignite_cv.utils.atomic import write_json_atomic
-
-    write_json_atomic(out_json, {"total": total, "stages": dict(clock.totals), "missing": missing})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -326,10 +331,11 @@ def import_times(recipe: str, recipe_args: list[str], threads: int, tmp: Path) -
 
 #: What every run's process does before any ignite_cv work: start Python, import what ``fit`` imports
 #: (torch, Ignite, matplotlib, TensorBoard, ...) and build one optimizer (torch imports ``torch._dynamo``
-#: on the first ``add_param_group``). The fixed cost above this is ignite_cv's own.
+#: on the first ``add_param_group``), and end as a command does (``os._exit``, no teardown of the
+#: modules: :mod:`ignite_cv.utils.process_exit`). The fixed cost above this is ignite_cv's own.
 FLOOR_CODE = (
-    "import torch, ignite_cv.training.fit, ignite_cv.cli; "
-    "torch.optim.Adam(torch.nn.Linear(2, 2).parameters())"
+    "import os, torch, ignite_cv.training.fit, ignite_cv.cli; "
+    "torch.optim.Adam(torch.nn.Linear(2, 2).parameters()); os._exit(0)"
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
 from ignite_cv.models.options import PRETRAINED_SETTINGS, TransferOptions
+from ignite_cv.utils.process_exit import end_process
 
 
 @dataclass
@@ -31,3 +32,4 @@ class AlexNetRecipe(TransferOptions, TrainConfig):
 
 if __name__ == "__main__":
     run_recipe(AlexNetRecipe, __doc__)
+    end_process()

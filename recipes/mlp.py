@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
 from ignite_cv.models.options import MLPOptions
+from ignite_cv.utils.process_exit import end_process
 
 
 @dataclass
@@ -28,3 +29,4 @@ class MLPRecipe(MLPOptions, TrainConfig):
 
 if __name__ == "__main__":
     run_recipe(MLPRecipe, __doc__)
+    end_process()

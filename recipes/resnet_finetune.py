@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
 from ignite_cv.models.options import SCRATCH_SETTINGS, TransferOptions
+from ignite_cv.utils.process_exit import end_process
 
 
 @dataclass
@@ -45,9 +46,11 @@ class ResNetFinetuneRecipe(TransferOptions, TrainConfig):
     augment: str = "standard"
     batch_size: int = 32
     dropout: float = 0.2
+    channels_last: bool = True
 
     TRAINING_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"scratch": SCRATCH_SETTINGS}
 
 
 if __name__ == "__main__":
     run_recipe(ResNetFinetuneRecipe, __doc__)
+    end_process()

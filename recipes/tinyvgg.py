@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ignite_cv.cli import run_recipe
 from ignite_cv.config import TrainConfig
 from ignite_cv.models.options import TinyVGGOptions
+from ignite_cv.utils.process_exit import end_process
 
 
 @dataclass
@@ -29,3 +30,4 @@ class TinyVGGRecipe(TinyVGGOptions, TrainConfig):
 
 if __name__ == "__main__":
     run_recipe(TinyVGGRecipe, __doc__)
+    end_process()

@@ -152,3 +152,70 @@ def test_update_card_adds_to_the_card_and_rewrites_only_when_something_changes(t
     assert read_card(path).extra["threshold"] == 0.4 and path.stat().st_ino != written[1]
     reloaded = load_model(path)[0].state_dict()
     assert all(torch.equal(reloaded[k], v) for k, v in model.state_dict().items())  # weights unchanged
+
+
+#: One small instance of every registered architecture: (name, in_channels, image_size, arch_args).
+ARCHITECTURES = [
+    ("mlp", 1, (8, 8), {}),
+    ("tinyvgg", 1, (8, 8), {"hidden_units": 4}),
+    ("alexnet_small", 3, (32, 32), {}),
+    ("alexnet", 3, (64, 64), {}),
+    ("resnet18", 3, (32, 32), {}),
+    ("resnet34", 1, (32, 32), {}),
+    ("resnet50", 3, (32, 32), {}),
+]
+
+
+def test_the_list_covers_every_registered_architecture():
+    from ignite_cv.models import available_models
+
+    assert sorted(name for name, *_ in ARCHITECTURES) == available_models()
+
+
+@pytest.mark.parametrize(
+    ("arch", "channels", "size", "args"), ARCHITECTURES, ids=[a[0] for a in ARCHITECTURES]
+)
+def test_every_architecture_reloads_with_exactly_its_stored_weights(tmp_path, arch, channels, size, args):
+    # load_model allocates the architecture without initializing it (the file's weights fill it):
+    # every value must come from the file, none from uninitialized memory
+    torch.manual_seed(1)
+    model = build_model(arch, channels, size, 3, **args)
+    with torch.no_grad():  # BatchNorm statistics away from their initial 0 and 1
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                buffer.copy_(torch.rand_like(buffer) + 0.5)
+    model.eval()
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, ModelCard(arch, args, ["a", "b", "c"], channels, list(size), 3, {"kind": "none"}))
+    reloaded, _ = load_model(path)
+    stored = model.state_dict()
+    assert reloaded.state_dict().keys() == stored.keys()
+    assert all(torch.equal(v, stored[k]) for k, v in reloaded.state_dict().items())
+    assert all(p.requires_grad for p in reloaded.parameters())
+    x = torch.rand(2, channels, *size)
+    with torch.no_grad():
+        assert torch.equal(reloaded(x), model(x))
+
+
+def test_a_buffer_the_file_does_not_hold_is_the_one_the_model_computes(tmp_path, monkeypatch):
+    from torch import nn
+
+    from ignite_cv.models import registry
+
+    class Scaled(nn.Module):
+        def __init__(self, in_channels, image_size, num_outputs):
+            super().__init__()
+            self.fc = nn.Linear(in_channels * image_size[0] * image_size[1], num_outputs)
+            self.register_buffer("scale", torch.full((1,), 3.0), persistent=False)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)) * self.scale
+
+    monkeypatch.setitem(registry._REGISTRY, "scaled_test", Scaled)
+    model = Scaled(1, (4, 4), 3).eval()
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, ModelCard("scaled_test", {}, ["a", "b", "c"], 1, [4, 4], 3, {"kind": "none"}))
+    reloaded, _ = load_model(path)
+    assert torch.equal(reloaded.scale, torch.full((1,), 3.0))
+    x = torch.rand(3, 1, 4, 4)
+    assert torch.equal(reloaded(x), model(x))

@@ -22,6 +22,7 @@ from ignite_cv.data.splits import DataBundle, Split  # noqa: E402
 from ignite_cv.data.stats import channel_stats, class_counts, fingerprint_split, split_batches  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import parse_options  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 
 @dataclass
@@ -86,3 +87,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    end_process()

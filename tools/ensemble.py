@@ -25,6 +25,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 from ignite_cv.cli import quiet_libraries  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import build_parser, load_config_values, make_options  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 
 @exit_on_user_error
@@ -55,3 +56,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    end_process()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 from ignite_cv.cli import quiet_libraries  # noqa: E402
 from ignite_cv.utils.errors import exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import parse_options  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 CHECKPOINT = (
     "checkpoint",
@@ -57,3 +58,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    end_process()

@@ -26,6 +26,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,3 +110,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    end_process()

@@ -27,6 +27,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 #: Skipped files printed on the console (all of them are in the CSV).
 SHOW_SKIPPED = 20
@@ -119,3 +120,4 @@ def main(argv: list[str] | None = None):
 
 if __name__ == "__main__":
     main()
+    end_process()

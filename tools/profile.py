@@ -150,3 +150,6 @@ if __name__ == "__main__":
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
     sys.path.insert(0, str(_TOOLS.parent))
     main()
+    from ignite_cv.utils.process_exit import end_process
+
+    end_process()

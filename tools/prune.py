@@ -39,6 +39,7 @@ from ignite_cv.data.options import DataOptions  # noqa: E402
 from ignite_cv.prune.options import PruneOptions  # noqa: E402
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import option, parse_options  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 CHECKPOINT = ("checkpoint", {"help": "an ignite_cv .safetensors checkpoint (only read)"})
 
@@ -145,3 +146,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
+    end_process()

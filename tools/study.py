@@ -33,6 +33,7 @@ sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
 from ignite_cv.utils.options import OneLineErrorParser  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 RECIPES = _TOOLS.parent / "recipes"
 
@@ -138,3 +139,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    end_process()

@@ -26,6 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOOLS]
 sys.path.insert(0, str(_TOOLS.parent))
 
 from ignite_cv.utils.errors import UserError, exit_on_user_error  # noqa: E402
+from ignite_cv.utils.process_exit import end_process  # noqa: E402
 
 PROG = "tools/tune.py"
 
@@ -52,3 +53,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    end_process()

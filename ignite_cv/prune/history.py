@@ -112,10 +112,15 @@ def apply_pruning_history(model: nn.Module, history: History, example_input: tor
     return model
 
 
+def has_pruning_history(extra: Any) -> bool:
+    """Whether a card's ``extra`` records structural pruning to replay on a newly built model."""
+    return isinstance(extra, dict) and bool(extra.get(HISTORY_KEY))
+
+
 def replay_pruning(model: nn.Module, extra: dict, in_channels: int, image_size: list[int]) -> nn.Module:
     """``model`` (just built) in the shape recorded in a card's ``extra["pruning_history"]``, if any."""
-    history = extra.get(HISTORY_KEY) if isinstance(extra, dict) else None
-    if not history:
+    if not has_pruning_history(extra):
         return model
+    history = extra[HISTORY_KEY]
     example = torch.zeros(1, in_channels, *image_size)
     return apply_pruning_history(model, history, example)

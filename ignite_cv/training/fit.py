@@ -98,7 +98,7 @@ from ignite_cv.utils.distributed import choose_backend, leave_together, per_proc
 from ignite_cv.utils.errors import UserError, write_failure
 from ignite_cv.utils.modules import count_params, unwrap
 from ignite_cv.utils.options import check_options
-from ignite_cv.weights import ModelCard, load_model, save_weights
+from ignite_cv.weights import ModelCard, read_tensors, save_weights, update_card
 
 #: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
 STATS_CACHE = ".stats-cache"
@@ -479,17 +479,20 @@ def finish(
     summary in the process that wrote it. ``curves``: live curves whose last drawing may still be in
     progress (waited for before the report draws its figures)."""
     parts = engines.parts
-    parts.best.restore()
+    parts.best.restore()  # the model now holds the best weights: those of the best checkpoint's file
+    net = model.model
     best = engines.checkpoints["best"]
     best_file = top_checkpoint_path(best)
-    if best_file is not None:
-        best.save_handler.wait_for(best_file)  # on disk before it is read (the writer may still be busy)
-    net = _best_net(model, parts, best_file)
-    store = best_file if output.writes else None  # the reported model's card gets the threshold
+    check = None
+    if best_file is not None:  # the file is read back and verified beside the test evaluation
+        best.save_handler.wait_for(best_file)
+        check = best.save_handler.writer.submit(checkpoint_damage, best_file)
     threshold = decide_threshold(
-        config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step, store
+        config, net, model.task, model.pipeline, parts.device, data.val_loader, parts.step
     )
     test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, net)
+    if check is not None:
+        _settle_best_file(check.result(), best_file, model.card, parts, threshold)
     if curves is not None:
         curves.wait()  # one matplotlib drawing at a time: the report's figures come next
     total = count_params(model.model)[0]
@@ -566,35 +569,45 @@ def finish(
     return summary
 
 
-def _best_net(model: RunModel, parts: LoopParts, best_file: Path | None) -> nn.Module:
-    """The best checkpoint, reloaded from its file where there is one (its checksum verified); a damaged
-    file is rewritten from the best weights the training state holds, which are then the ones used."""
-    if best_file is None:
-        return model.model
+def checkpoint_damage(path: Path) -> str | None:
+    """What is wrong with the checkpoint file ``path`` (unreadable, fails its checksum), or None."""
     try:
-        return load_model(best_file, parts.device)[0]
-    except UserError as err:  # damaged: the training state holds the same weights (parts.best)
-        say(f"warning: {err}")
-        _rewrite_best(best_file, model.card, parts)
-        return model.model
+        read_tensors(path)
+    except UserError as err:
+        return str(err)
+    return None
+
+
+def _settle_best_file(
+    damage: str | None, best_file: Path, card: ModelCard, parts: LoopParts, threshold: float | None
+) -> None:
+    """After the test: a damaged best file is rewritten from the best weights the run holds (those the
+    test used); the decision threshold goes into its card."""
+    if damage is not None:
+        say(f"warning: {damage}")
+        if not _rewrite_best(best_file, card, parts):
+            return
+    if threshold is not None:
+        update_card(best_file, threshold=threshold)
 
 
 def _evaluate_test(config, data: RunData, model: RunModel, parts: LoopParts, net: nn.Module):
-    """Evaluate ``net`` (the best model, from :func:`_best_net`) on the test split."""
+    """Evaluate ``net`` (the model with its best weights restored) on the test split."""
     loader = make_loader(config, data.bundle, data.bundle.test, train=False, device=parts.device)
     step = StepOptions(config.amp, config.channels_last)
     return run_evaluation(net, model.task, model.pipeline, parts.device, loader, step)
 
 
-def _rewrite_best(best_file: Path, card: ModelCard, parts: LoopParts) -> None:
+def _rewrite_best(best_file: Path, card: ModelCard, parts: LoopParts) -> bool:
     """Replace a damaged best checkpoint with the best weights the run holds (restored from its training
-    state on resume), when they are that file's epoch; the test split is evaluated with those."""
+    state on resume), when they are that file's epoch; whether it was rewritten."""
     best = parts.best
     if not best.has_best or f"epoch={best.best_epoch}_" not in best_file.name:
-        say(f"testing the best weights of epoch {best.best_epoch} held in memory; {best_file} stays as it is")
-        return
+        say(f"tested the best weights of epoch {best.best_epoch} held in memory; {best_file} stays as it is")
+        return False
     tensors = {k: v.contiguous() for k, v in best.state_tensors().items()}
     save_weights(
         best_file, tensors, checkpoint_card(card, best.best_epoch, parts.monitor.metric, best.best_score)
     )
     say(f"rewrote {best_file} from the best weights of epoch {best.best_epoch} held in the training state")
+    return True

@@ -247,3 +247,35 @@ def test_predict_decides_at_the_stored_threshold(flipped_run, data, tmp_path):
     at = flipped_run["test_at_threshold"]
     assert positives == at["tp"] + at["fp"]  # the same calls as the run's report at its threshold
     assert report["threshold"] == threshold
+
+
+def test_a_best_file_damaged_after_its_write_is_rewritten_and_keeps_the_threshold(
+    data, tmp_path, monkeypatch, capsys
+):
+    # The test split is evaluated with the best weights in memory while the best file is read back
+    # beside it; a file that fails its checksum then (a disk that corrupted it) is rewritten from them.
+    from ignite_cv.handlers.checkpoint import SafetensorsSaver
+    from ignite_cv.weights import read_tensors
+
+    waited = SafetensorsSaver.wait_for
+
+    def corrupt_after_write(self, path):
+        waited(self, path)
+        damaged = bytearray(Path(path).read_bytes())
+        damaged[-10] ^= 0xFF
+        Path(path).write_bytes(bytes(damaged))
+
+    monkeypatch.setattr(SafetensorsSaver, "wait_for", corrupt_after_write)
+    argv = [
+        *("--dataset", "npz", "--data-root", str(data), "--epochs", "1", "--output-dir", str(tmp_path)),
+        *("--threshold", "0.4", *TINY),
+    ]
+    summary = _train(argv)
+    out = capsys.readouterr().out
+    best = Path(summary["best_checkpoint"])
+    assert f"warning: {best} fails its checksum" in out
+    assert f"rewrote {best} from the best weights of epoch 1" in out
+    last = next(best.parent.glob("last_epoch=1*.safetensors"))
+    stored, weights = read_tensors(best), read_tensors(last)  # both pass their checksums
+    assert stored.keys() == weights.keys() and all(stored[k].equal(weights[k]) for k in stored)
+    assert read_card(best).extra["threshold"] == summary["threshold"] == 0.4
