@@ -98,7 +98,7 @@ from ignite_cv.utils.distributed import choose_backend, leave_together, per_proc
 from ignite_cv.utils.errors import UserError, write_failure
 from ignite_cv.utils.modules import count_params, unwrap
 from ignite_cv.utils.options import check_options
-from ignite_cv.weights import ModelCard, read_tensors, save_weights, update_card
+from ignite_cv.weights import ModelCard, load_model, read_tensors, save_weights, update_card
 
 #: Folder inside --output-dir caching training-split statistics by fingerprint (shared by runs).
 STATS_CACHE = ".stats-cache"
@@ -480,9 +480,9 @@ def finish(
     progress (waited for before the report draws its figures)."""
     parts = engines.parts
     parts.best.restore()  # the model now holds the best weights: those of the best checkpoint's file
-    net = model.model
     best = engines.checkpoints["best"]
     best_file = top_checkpoint_path(best)
+    net = _test_net(model, parts, best_file)
     check = None
     if best_file is not None:  # the file is read back and verified beside the test evaluation
         best.save_handler.wait_for(best_file)
@@ -567,6 +567,19 @@ def finish(
     )
     say(f"run folder: {output.path}")
     return summary
+
+
+def _test_net(model: RunModel, parts: LoopParts, best_file: Path | None) -> nn.Module:
+    """The model the test split sees: the run's own with the best weights restored, the tensors the best
+    checkpoint was written from; the file itself should the two name different epochs."""
+    best = parts.best
+    if best_file is None or (best.has_best and f"epoch={best.best_epoch}_" in best_file.name):
+        return model.model
+    try:
+        net = load_model(best_file, parts.device)[0]
+    except UserError:  # damaged: reported, and kept as it is, by _settle_best_file
+        return model.model
+    return net.to(memory_format=torch.channels_last) if parts.step.channels_last else net
 
 
 def checkpoint_damage(path: Path) -> str | None:

@@ -205,3 +205,50 @@ def test_a_run_keeps_its_curves_and_gives_tensorboard_its_hparams(digits_run):
     events.Reload()
     assert events.Scalars("test/accuracy")[0].value == pytest.approx(saved["test"]["accuracy"])
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+
+
+def _best_of_epoch(model, epoch: int):
+    from ignite_cv.handlers.best_weights import BestWeights
+
+    best = BestWeights(model, monitor=None)
+    best.best_epoch, best._state = epoch, {k: v.clone() for k, v in model.state_dict().items()}
+    return best
+
+
+def test_the_test_split_sees_the_run_model_when_it_holds_the_best_files_epoch(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from ignite_cv.engine import StepOptions
+    from ignite_cv.training.fit import _test_net
+
+    model = build_model("tinyvgg", 1, (8, 8), 3, hidden_units=4)
+    parts = SimpleNamespace(best=_best_of_epoch(model, 3), step=StepOptions(), device=torch.device("cpu"))
+    run_model = SimpleNamespace(model=model)
+    assert _test_net(run_model, parts, tmp_path / "best_epoch=3_accuracy=0.5000.safetensors") is model
+    assert _test_net(run_model, parts, None) is model
+
+
+def test_the_test_split_sees_the_file_when_it_names_another_epoch(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from ignite_cv.engine import StepOptions
+    from ignite_cv.training.fit import _test_net
+    from ignite_cv.weights import ModelCard, save_model
+
+    torch.manual_seed(0)
+    stored = build_model("tinyvgg", 1, (8, 8), 3, hidden_units=4)
+    card = ModelCard("tinyvgg", {"hidden_units": 4}, ["a", "b", "c"], 1, [8, 8], 3, {"kind": "none"})
+    path = tmp_path / "best_epoch=13_accuracy=0.5000.safetensors"
+    save_model(path, stored, card)
+    model = build_model("tinyvgg", 1, (8, 8), 3, hidden_units=4)  # other weights, "of epoch 1"
+    options = StepOptions(channels_last=True)
+    parts = SimpleNamespace(best=_best_of_epoch(model, 1), step=options, device=torch.device("cpu"))
+    net = _test_net(SimpleNamespace(model=model), parts, path)
+    assert net is not model
+    assert all(torch.equal(v, stored.state_dict()[k]) for k, v in net.state_dict().items())
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
