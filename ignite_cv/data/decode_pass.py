@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
-import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -47,13 +46,6 @@ class DecodedChunk:
     count: int
     images: np.ndarray  # uint8 (k, C, H, W), k = count - len(unreadable)
     unreadable: list[tuple[int, str]]  # (index into refs, reason), ascending
-
-
-def available_cpus() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def decode_chunk(

@@ -29,9 +29,10 @@ import numpy as np
 
 from ignite_cv.data import decode_cache
 from ignite_cv.data.decode_cache import CacheEntry, DecodeSettings, StaleEntry
-from ignite_cv.data.decode_pass import DecodedChunk, available_cpus, decode_chunks
+from ignite_cv.data.decode_pass import DecodedChunk, decode_chunks
 from ignite_cv.data.folder import FolderListing, unreadable_error
 from ignite_cv.data.progress import CountProgress
+from ignite_cv.utils.devices import available_cpus
 
 #: Decoded pixels up to this many bytes are held in memory (as ``--data-on-device``'s host budget).
 DEFAULT_MEMORY_BUDGET = 4 * 2**30

@@ -13,7 +13,7 @@ one started is at least ``cost / max_share`` (``max_share`` 0.05: at most a twen
 wall time goes to drawing; when epochs are slower than twenty drawings, that is every epoch; before
 the first drawing is measured one is assumed to take :data:`EXPECTED_COST`, so a run of a few
 seconds is not drawn while it trains). The last epoch is always drawn (:meth:`CurveDrawer.close`,
-when training ends; a run draws it while its test split is evaluated). Each file is written
+when training ends, before the test split is evaluated). Each file is written
 atomically and carries the epochs it shows in its PNG ``Description`` (``epochs 1-7``).
 """
 
@@ -94,27 +94,12 @@ class CurveDrawer:
             return
         self._start(rows)
 
-    def close(self, wait: bool = True) -> None:
-        """After the drawing in progress, draw the newest rows if they are not drawn yet. ``wait=False``
-        (a background drawer): on the drawer's thread, returning at once; :meth:`wait` joins it."""
-        previous = self._thread
-
-        def last_drawing() -> None:
-            if previous is not None:
-                previous.join()
-            if self._latest is not None and self._latest is not self._drawn and not self._failed:
-                self._run(self._latest)
-
-        if wait or not self.background:
-            last_drawing()
-            return
-        self._thread = threading.Thread(target=last_drawing, name="ignite_cv-curves", daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        """Block until no drawing is in progress."""
+    def close(self) -> None:
+        """After the drawing in progress, draw the newest rows (on this thread) if they are not drawn yet."""
         if self._thread is not None:
             self._thread.join()
+        if self._latest is not None and self._latest is not self._drawn and not self._failed:
+            self._run(self._latest)
 
     def _start(self, rows: list[dict]) -> None:
         self._last_start = time.perf_counter()
@@ -185,10 +170,6 @@ class LiveCurves(PhaseHook):
 
         return [parts.evaluator.add_event_handler(Events.COMPLETED, on_validation)]
 
-    def close(self, wait: bool = True) -> None:
-        """Draw the last epochs if they are not drawn yet (``wait=False``: in the background; then
-        :meth:`wait` before anything else draws a figure)."""
-        self.drawer.close(wait)
-
-    def wait(self) -> None:
-        self.drawer.wait()
+    def close(self) -> None:
+        """Draw the last epochs if they are not drawn yet."""
+        self.drawer.close()

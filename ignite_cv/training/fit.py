@@ -60,7 +60,6 @@ from ignite_cv.pipeline.normalize import build_normalizer, resolve_normalization
 from ignite_cv.prune.options import check_prune_after
 from ignite_cv.prune.workflow import prune_after_training
 from ignite_cv.task import ClassificationTask, task_from_config
-from ignite_cv.training.curves import LiveCurves
 from ignite_cv.training.decisions import (
     at_threshold,
     card_extra,
@@ -190,7 +189,7 @@ def train_in_process(
     if state is not None:
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
-    curves = live_curves(config, output)
+    curves = live_curves(config, output, device)
     try:
         summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
         elapsed = lambda: time.perf_counter() - started  # noqa: E731
@@ -202,13 +201,14 @@ def train_in_process(
                 curves.close()
             raise
         if curves is not None:
-            curves.close(wait=False)  # the last epochs' curves are drawn while the test split is evaluated
-        # So are the last phase's checkpoint and state writes: finish waits for the best checkpoint
-        # before it reads it, and for every file before the summary.
-        summary = finish(config, data, model, engines, output, time.perf_counter() - started, curves)
+            # The last drawing before the test, not beside it: a thread drawing while torch's two
+            # OpenMP threads evaluate on two cores slows the evaluation by more than the drawing takes
+            # (ants vs bees at 64 px: the end of a run 1.58-1.79 s drawn before, 1.73-1.86 s beside).
+            curves.close()
+        # The last phase's checkpoint and state writes (mostly waiting for the disk) go on beside the
+        # test; finish waits for every file before the summary.
+        summary = finish(config, data, model, engines, output, time.perf_counter() - started)
     finally:
-        if curves is not None:
-            curves.wait()
         output.close()
     return TrainedRun(summary, model, data, device)
 
@@ -473,11 +473,9 @@ def finish(
     engines: RunEngines,
     output: RunOutput,
     elapsed_s: float,
-    curves: LiveCurves | None = None,
 ):
     """The best model on the test split, the report, the summary (and ``--prune-after``); returns the
-    summary in the process that wrote it. ``curves``: live curves whose last drawing may still be in
-    progress (waited for before the report draws its figures)."""
+    summary in the process that wrote it."""
     parts = engines.parts
     parts.best.restore()  # the model now holds the best weights: those of the best checkpoint's file
     best = engines.checkpoints["best"]
@@ -493,8 +491,6 @@ def finish(
     test_metrics, (scores, labels, images) = _evaluate_test(config, data, model, parts, net)
     if check is not None:
         _settle_best_file(check.result(), best_file, model.card, parts, threshold)
-    if curves is not None:
-        curves.wait()  # one matplotlib drawing at a time: the report's figures come next
     total = count_params(model.model)[0]
     trainable = trained_parameters(plan_phases(config, unwrap(model.model)), unwrap(model.model))
     bundle = data.bundle

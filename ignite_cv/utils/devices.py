@@ -1,6 +1,8 @@
-"""``--device`` names → torch devices, for recipes and tools alike."""
+"""``--device`` names → torch devices, for recipes and tools alike; the cores a process may use."""
 
 from __future__ import annotations
+
+import os
 
 import ignite.distributed as idist
 import torch
@@ -24,3 +26,17 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and idist.get_world_size() > 1:
         return idist.device()
     return device
+
+
+def available_cpus() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def spare_core(device: torch.device) -> bool:
+    """Whether a helper thread (a figure drawn beside training) would have a core of its own: the model
+    runs on a GPU, or torch's CPU threads leave some of this process's cores free. Without one it
+    slows torch's OpenMP threads by more than its own work takes."""
+    return device.type != "cpu" or torch.get_num_threads() < available_cpus()

@@ -105,7 +105,7 @@ def test_a_figure_that_fails_warns_once_and_training_goes_on(tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
-def test_closing_without_waiting_draws_the_last_rows_in_the_background(tmp_path):
+def test_closing_waits_for_the_drawing_in_progress_then_draws_the_newest_rows(tmp_path):
     import threading
 
     from ignite_cv.figures import text_figure
@@ -118,10 +118,9 @@ def test_closing_without_waiting_draws_the_last_rows_in_the_background(tmp_path)
         return text_figure(f"{len(rows)} rows")
 
     drawer = CurveDrawer(tmp_path / "c.png", held_draw, max_share=None)
-    drawer.request([{"epoch": 1}])  # drawing 1 starts, held
-    drawer.request([{"epoch": 1}, {"epoch": 2}])  # folded into the last drawing
-    drawer.close(wait=False)  # returns at once, though both drawings are held
-    assert drawn == [] and not (tmp_path / "c.png").exists()
-    release.set()
-    drawer.wait()
+    drawer.request([{"epoch": 1}])  # drawing 1 starts on the drawer's thread, held
+    drawer.request([{"epoch": 1}, {"epoch": 2}])  # busy: folded into the last drawing
+    assert drawn == []
+    threading.Timer(0.2, release.set).start()
+    drawer.close()  # joins drawing 1, then draws the newest rows
     assert drawn == [1, 2] and _description(tmp_path / "c.png") == "epochs 1-2"
