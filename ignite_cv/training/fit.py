@@ -189,7 +189,7 @@ def train_in_process(
     if state is not None:
         restore_shared(engines.parts, state, engines.checkpoints)
         started -= state.meta["run"]["elapsed_s"]
-    curves = live_curves(config, output, device)
+    curves = live_curves(config, output)
     try:
         summary_hook = ModelSummary(output, (data.bundle.channels, *data.bundle.image_size))
         elapsed = lambda: time.perf_counter() - started  # noqa: E731

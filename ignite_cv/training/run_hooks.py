@@ -22,7 +22,6 @@ from ignite_cv.training.loop import LoopParts, PhaseHook, PhaseRun
 from ignite_cv.training.resume import capture, state_folder
 from ignite_cv.training.run_output import RunOutput
 from ignite_cv.training_state import snapshot_state, write_state
-from ignite_cv.utils.devices import spare_core
 from ignite_cv.utils.distributed import say
 from ignite_cv.utils.modules import unwrap
 
@@ -73,15 +72,13 @@ class Histograms(PhaseHook):
         return []
 
 
-def live_curves(config, output: RunOutput, device: torch.device) -> LiveCurves | None:
+def live_curves(config, output: RunOutput) -> LiveCurves | None:
     """``--live-curves``: the hook that keeps ``report/curves.png`` up to date (rank 0; a resumed run's
-    earlier epochs come from its history). Drawn on a thread of its own where it has a core to itself
-    (:func:`~ignite_cv.utils.devices.spare_core`), else between epochs on the training thread."""
+    earlier epochs come from its history)."""
     if not config.live_curves or not output.writes:
         return None
     rows = output.history.rows() if config.resume and output.history is not None else []
-    title = f"{config.recipe} {output.path.name}"
-    return LiveCurves(output.path, title, rows, background=spare_core(device), warn=say)
+    return LiveCurves(output.path, f"{config.recipe} {output.path.name}", rows, warn=say)
 
 
 class TrainingStates(PhaseHook):

@@ -33,10 +33,3 @@ def available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
-
-
-def spare_core(device: torch.device) -> bool:
-    """Whether a helper thread (a figure drawn beside training) would have a core of its own: the model
-    runs on a GPU, or torch's CPU threads leave some of this process's cores free. Without one it
-    slows torch's OpenMP threads by more than its own work takes."""
-    return device.type != "cpu" or torch.get_num_threads() < available_cpus()
