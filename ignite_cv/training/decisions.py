@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +23,6 @@ from ignite_cv.data.splits import DataBundle
 from ignite_cv.evaluation import run_evaluation
 from ignite_cv.utils.distributed import say
 from ignite_cv.utils.errors import UserError
-from ignite_cv.weights import update_card
 
 
 def put_positive_last(config: Any, bundle: DataBundle) -> DataBundle:
@@ -80,11 +78,11 @@ def card_extra(config: Any, class_names: list[str]) -> dict[str, Any]:
 
 
 def decide_threshold(
-    config: Any, net, task, pipeline, device: torch.device, val_loader, step, store: Path | None = None
+    config: Any, net, task, pipeline, device: torch.device, val_loader, step
 ) -> float | None:
     """The decision threshold of a two-class run (None for several classes): ``--threshold``'s number,
-    or Youden's J on ``net``'s predictions of the validation split (every rank gets the same value),
-    written into the card of the checkpoint ``store`` (``net``'s file) when given."""
+    or Youden's J on ``net``'s predictions of the validation split (every rank gets the same value).
+    The run writes it into the best checkpoint's card (``update_card``) after the test."""
     if not task.binary:
         return None
     threshold = fixed_threshold(config.threshold)
@@ -94,8 +92,6 @@ def decide_threshold(
         )
         threshold = youden_threshold(labels.numpy(), scores.softmax(dim=1)[:, 1].numpy())
         say(f"threshold {threshold:.4g}: Youden's J on the validation split ({len(labels)} images)")
-    if store is not None:
-        update_card(store, threshold=threshold)
     return threshold
 
 
