@@ -568,14 +568,18 @@ def finish(
 def _test_net(model: RunModel, parts: LoopParts, best_file: Path | None) -> nn.Module:
     """The model the test split sees: the run's own with the best weights restored, the tensors the best
     checkpoint was written from; the file itself should the two name different epochs."""
-    best = parts.best
-    if best_file is None or (best.has_best and f"epoch={best.best_epoch}_" in best_file.name):
+    if best_file is None or _holds_best_epoch(best_file, parts.best):
         return model.model
     try:
         net = load_model(best_file, parts.device)[0]
     except UserError:  # damaged: reported, and kept as it is, by _settle_best_file
         return model.model
     return net.to(memory_format=torch.channels_last) if parts.step.channels_last else net
+
+
+def _holds_best_epoch(best_file: Path, best) -> bool:
+    """Whether the best checkpoint's file is of the epoch whose weights ``best`` (BestWeights) holds."""
+    return best.has_best and f"epoch={best.best_epoch}_" in best_file.name
 
 
 def checkpoint_damage(path: Path) -> str | None:
@@ -611,7 +615,7 @@ def _rewrite_best(best_file: Path, card: ModelCard, parts: LoopParts) -> bool:
     """Replace a damaged best checkpoint with the best weights the run holds (restored from its training
     state on resume), when they are that file's epoch; whether it was rewritten."""
     best = parts.best
-    if not best.has_best or f"epoch={best.best_epoch}_" not in best_file.name:
+    if not _holds_best_epoch(best_file, best):
         say(f"tested the best weights of epoch {best.best_epoch} held in memory; {best_file} stays as it is")
         return False
     tensors = {k: v.contiguous() for k, v in best.state_tensors().items()}
